@@ -1,0 +1,1 @@
+"""Models built on tinytensor: MLP, LeNet, GPT-2, and the tokenizers that feed them."""
