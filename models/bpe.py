@@ -230,6 +230,8 @@ class BPETokenizer:
         if not meta_path.is_file():
             raise FileNotFoundError(f"{meta_path} not found: load() reads a folder written by BPETokenizer.save() (for GPT-2's files use from_gpt2)")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("kind") != "byte-level BPE":
+            raise ValueError(f"{folder} holds a {meta.get('kind')!r} tokenizer, not a byte-level BPE one")
         vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
         ranks, specials, merges = read_vocab_and_merges(vocab, folder / "merges.txt")
         if specials.keys() != meta["special_tokens"].keys():
