@@ -1,0 +1,22 @@
+"""tinytensor: a small deep-learning engine. Tensors with reverse-mode autodiff on NumPy or CuPy.
+
+    import tinytensor as tt
+    x = tt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad            # tensor([2., 4., 6.])
+"""
+from . import cuda, ops
+from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
+from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, tensor, zeros,
+                       zeros_like)
+from .ops import *  # noqa: F401,F403
+from .random import manual_seed, rand, randint, randn, randperm
+from .tensor import (Tensor, bool_, default_dtype, float16, float32, float64, int8, int16, int32, int64,
+                     uint8)
+
+__version__ = "0.1.0"
+
+from .tensor import attach_operations as _attach_operations  # noqa: E402
+
+_attach_operations(ops)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402

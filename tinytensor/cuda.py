@@ -1,0 +1,17 @@
+"""`tt.cuda`: is a GPU usable, how many, and waiting for it."""
+from . import backend
+
+
+def is_available():
+    """True when CuPy is installed and a CUDA GPU can be used."""
+    return backend.is_available()
+
+
+def device_count():
+    return backend._load_cupy().cuda.runtime.getDeviceCount() if is_available() else 0
+
+
+def synchronize():
+    """Wait until the GPU has finished all queued work (for timing)."""
+    if backend._cupy is not None:
+        backend._cupy.cuda.Device().synchronize()

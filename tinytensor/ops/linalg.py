@@ -1,0 +1,44 @@
+"""Matrix product with NumPy's rules: batch axes broadcast, 1-D operands act as a row or a column."""
+from ..autograd import Function
+from .common import operands
+
+__all__ = ["matmul"]
+TENSOR_METHODS = ["matmul"]
+
+
+class MatMul(Function):
+    """Y = A @ B        dY/dA: grad @ B^T,  dY/dB: A^T @ grad   (per batch; broadcast batch axes summed)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least one dimension, got shapes {a.shape} "
+                             f"and {b.shape}")
+        inner_a, inner_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if inner_a != inner_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align: {inner_a} != "
+                             f"{inner_b} (inner dimensions must match)")
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        # Treat 1-D operands as matrices: a (k,) is a row (1, k), b (k,) is a column (k, 1).
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = (g2 @ b2.swapaxes(-1, -2)).sum_to(a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            grad_b = (a2.swapaxes(-1, -2) @ g2).sum_to(b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+def matmul(a, b):
+    return MatMul.apply(*operands(a, b))

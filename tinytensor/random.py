@@ -1,0 +1,53 @@
+"""Random numbers. One generator per device, all seeded together by manual_seed.
+
+The same seed gives the same numbers on the same device (CPU and GPU generators differ from each other)."""
+import numpy as np
+
+from . import backend
+from .creation import _filled
+from .tensor import int64
+
+_seed = 0
+_generators = {}   # device name -> NumPy or CuPy Generator
+
+
+def manual_seed(seed):
+    """Reseed the generators of every device (including ones first used later)."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(device="cpu"):
+    """The random generator of a device: a NumPy `Generator`, or CuPy's on a GPU."""
+    device = backend.parse_device(device)
+    if device not in _generators:
+        with backend.on_device(device):
+            _generators[device] = backend.xp_for(device).random.default_rng(_seed)
+    return _generators[device]
+
+
+def rand(*shape, dtype=None, device="cpu", requires_grad=False):
+    """Uniform on [0, 1)."""
+    return _filled(lambda xp, s, d: generator(device).random(s, dtype=d), shape, dtype, device,
+                   requires_grad)
+
+
+def randn(*shape, dtype=None, device="cpu", requires_grad=False):
+    """Standard normal."""
+    return _filled(lambda xp, s, d: generator(device).standard_normal(s, dtype=d), shape, dtype,
+                   device, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device="cpu"):
+    """Integers in [low, high) (or [0, low) when high is omitted), int64 by default."""
+    if high is None:
+        low, high = 0, low
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _filled(lambda xp, s, d: generator(device).integers(low, high, s).astype(d), (size,),
+                   dtype or int64, device, False)
+
+
+def randperm(n, device="cpu"):
+    """A random permutation of 0..n-1 (int64)."""
+    return _filled(lambda xp, s, d: generator(device).permutation(n).astype(d), (), int64, device, False)
