@@ -268,10 +268,12 @@ class BPETokenizer:
                     "or BPETokenizer.from_gpt2('/folder/with/encoder.json-and-vocab.bpe')"
                 ) from err
         path = Path(path_or_dir)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: pass GPT-2's vocabulary file or the folder holding it, or nothing to download it")
         folder = path if path.is_dir() else path.parent
-        if path.suffix == ".tiktoken" or (path.is_dir() and sorted(path.glob("*.tiktoken"))):
-            rank_file = path if path.suffix == ".tiktoken" else sorted(path.glob("*.tiktoken"))[0]
-            ranks = read_tiktoken_ranks(rank_file)
+        rank_files = sorted(path.glob("*.tiktoken")) if path.is_dir() else [path] if path.suffix == ".tiktoken" else []
+        if rank_files:
+            ranks = read_tiktoken_ranks(rank_files[0])
             # GPT-2's only special token comes right after its 50,256 byte and merge tokens.
             return cls(ranks, {ENDOFTEXT: len(ranks)}, GPT2_PATTERN)
         for vocab_name, merges_name in (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt")):

@@ -318,6 +318,8 @@ def test_from_gpt2_offline_explains_where_to_put_the_file(tmp_path, monkeypatch)
 def test_from_gpt2_explains_a_folder_without_vocabulary(tmp_path):
     with pytest.raises(FileNotFoundError, match="encoder.json \\+ vocab.bpe"):
         BPETokenizer.from_gpt2(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        BPETokenizer.from_gpt2(tmp_path / "gpt2.tiktoken")
 
 
 def test_download_uses_the_cache_and_checks_sha256(tmp_path, monkeypatch):
