@@ -34,22 +34,24 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, filename: str, sha256: str, cache_subdir: str = "", local_path=None) -> Path:
+def download(url: str, filename: str, sha256: str, cache_subdir: str = "", local_path=None,
+             digest=sha256_of) -> Path:
     """Return the path of a verified copy of ``url``, downloading it into the cache if needed.
 
     ``local_path``, when given, is used instead of the cache (and must match ``sha256`` too).
+    ``digest(path)`` computes the hash compared with ``sha256`` (e.g. of a .gz file's uncompressed content).
     Raises DownloadError, with where to put the file by hand, when it cannot be fetched.
     """
     if local_path is not None:
         local_path = Path(local_path)
         if not local_path.is_file():
             raise DownloadError(f"{filename}: no file at the given local path {local_path}")
-        _check_sha256(local_path, sha256, str(local_path))
+        _check_sha256(local_path, sha256, str(local_path), digest)
         return local_path
 
     folder = cache_dir() / cache_subdir
     target = folder / filename
-    if target.is_file() and sha256_of(target) == sha256:
+    if target.is_file() and digest(target) == sha256:
         return target
 
     how_to_fix = (
@@ -66,7 +68,7 @@ def download(url: str, filename: str, sha256: str, cache_subdir: str = "", local
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-        _check_sha256(tmp, sha256, f"{filename} downloaded from {url}")
+        _check_sha256(tmp, sha256, f"{filename} downloaded from {url}", digest)
         os.replace(tmp, target)  # atomic on one file system: readers see the old file or the whole new one
     except (urllib.error.URLError, OSError, ValueError) as err:
         tmp.unlink(missing_ok=True)
@@ -76,7 +78,7 @@ def download(url: str, filename: str, sha256: str, cache_subdir: str = "", local
     return target
 
 
-def _check_sha256(path: Path, expected: str, what: str) -> None:
-    actual = sha256_of(path)
+def _check_sha256(path: Path, expected: str, what: str, digest=sha256_of) -> None:
+    actual = digest(path)
     if actual != expected:
         raise DownloadError(f"{what}: sha256 is {actual}, expected {expected} (file corrupt or a different version)")
