@@ -198,7 +198,7 @@ def _check_tensors(tensors, op):
 
 def _cast_back(grads, dtypes):
     """Gradients in the dtypes of their inputs (joins promote mixed dtypes the NumPy way)."""
-    return tuple(g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes))
+    return tuple(g if g is None or g.dtype == d else g.to(d) for g, d in zip(grads, dtypes))
 
 
 class Cat(Function):
