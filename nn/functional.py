@@ -1,0 +1,31 @@
+"""nn.functional: the functional form of the layers and losses, for use inside forward methods.
+
+The ops themselves live in tinytensor (tinytensor/ops/nn.py, loss.py, elementwise.py, reduce.py);
+this module names them the way PyTorch's torch.nn.functional does. softmax and log_softmax also take
+`dim=` as PyTorch spells it."""
+import tinytensor as tt
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
+           "batch_norm", "scaled_dot_product_attention", "cross_entropy", "nll_loss", "mse_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "relu", "leaky_relu", "sigmoid",
+           "tanh", "gelu", "softmax", "log_softmax"]
+
+_FROM_TINYTENSOR = set(__all__) - {"softmax", "log_softmax"}
+
+
+def softmax(x, axis=-1, *, dim=None):
+    return tt.softmax(x, axis if dim is None else dim)
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    return tt.log_softmax(x, axis if dim is None else dim)
+
+
+def __getattr__(name):   # the rest is tinytensor's own function, looked up when first asked for
+    if name in _FROM_TINYTENSOR:
+        return getattr(tt, name)
+    raise AttributeError(f"module 'nn.functional' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _FROM_TINYTENSOR)
