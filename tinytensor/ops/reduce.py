@@ -1,9 +1,18 @@
-"""Reductions over axes, NumPy style: `axis` is None, an int or a tuple; `keepdims` keeps size-1 axes."""
-from ..autograd import Function
-from .common import normalize_axis
+"""Reductions over axes, NumPy style: `axis` is None, an int or a tuple; `keepdims` keeps size-1 axes.
 
-__all__ = ["sum", "mean", "sum_to"]
-TENSOR_METHODS = ["sum", "mean", "sum_to"]
+Also the reductions that keep the shape (softmax, log_softmax) since they are built on one.
+"""
+import contextlib
+
+from ..autograd import Function
+from ..tensor import Tensor, int64
+from .common import normalize_axis
+from .elementwise import exp, sqrt
+
+__all__ = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax", "argmax",
+           "argmin", "sum_to"]
+TENSOR_METHODS = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax",
+                  "argmax", "argmin", "sum_to"]
 
 
 def _expand_to_input(grad, input_shape, axes, keepdims):
@@ -12,6 +21,20 @@ def _expand_to_input(grad, input_shape, axes, keepdims):
         return grad
     shape = [1 if i in axes else n for i, n in enumerate(input_shape)]
     return grad.reshape(shape)
+
+
+def _count(shape, axes):
+    """How many elements each output element of a reduction over `axes` gathers."""
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    return count
+
+
+def _check_not_empty(name, x, axes):
+    if any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"{name}: cannot reduce a tensor of shape {tuple(x.shape)} over axes {axes}, "
+                         "at least one of them is empty")
 
 
 class Sum(Function):
@@ -28,16 +51,186 @@ class Sum(Function):
         return grad.broadcast_to(ctx.input_shape), None, None
 
 
+class Var(Function):
+    """y = sum((x - mean)^2) / (n - ddof) over axes        dy/dx = 2 (x - mean) / (n - ddof)"""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims, ddof):
+        ctx.save_for_backward(x)
+        ctx.axes, ctx.keepdims, ctx.ddof = axes, keepdims, ddof
+        return x.var(axis=axes, keepdims=keepdims, ddof=ddof)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        grad = _expand_to_input(grad, x.shape, ctx.axes, ctx.keepdims)
+        centred = x - mean(x, ctx.axes, keepdims=True)
+        return grad * centred * (2 / (_count(x.shape, ctx.axes) - ctx.ddof)), None, None, None
+
+
+class Max(Function):
+    """y = max of x over axes        dy/dx = 1/k at the k elements equal to the max, else 0"""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.save_for_backward(x)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        y = x.max(axis=axes, keepdims=True)
+        ctx.y = y                      # (kept dims) to find the winners in backward
+        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        winners = (x.data == ctx.y).astype(x.dtype)
+        winners /= winners.sum(axis=ctx.axes, keepdims=True)      # ties share the gradient evenly
+        grad = _expand_to_input(grad, x.shape, ctx.axes, ctx.keepdims)
+        return grad * Tensor._from_array(winners, x.device), None, None
+
+
+class LogSumExp(Function):
+    """y = log(sum(exp(x))) over axes        dy/dx = exp(x - y) (the softmax)"""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        xp = ctx.xp
+        ctx.axes, ctx.keepdims = axes, keepdims
+        shift = x.max(axis=axes, keepdims=True)
+        shift = xp.where(xp.isfinite(shift), shift, 0)      # all -inf: log(0) + 0 = -inf, not NaN
+        e = x - shift
+        xp.exp(e, out=e)
+        y = e.sum(axis=axes, keepdims=True)
+        with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
+            xp.log(y, out=y)                                # log(0) = -inf is right here
+        y += shift
+        if not keepdims:
+            y = y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        y = _expand_to_input(y, x.shape, ctx.axes, ctx.keepdims)
+        grad = _expand_to_input(grad, x.shape, ctx.axes, ctx.keepdims)
+        return grad * exp(x - y), None, None
+
+
+class Softmax(Function):
+    """y = exp(x) / sum(exp(x)) along axis        dL/dx = y * (g - sum(g * y))  (g = dL/dy)"""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = ctx.xp
+        ctx.axis = axis
+        y = x - x.max(axis=axis, keepdims=True)             # shift: exp never overflows
+        xp.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return y * (grad - (grad * y).sum(ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along axis        dL/dx = g - exp(y) * sum(g)  (g = dL/dy)"""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = ctx.xp
+        ctx.axis = axis
+        y = x - x.max(axis=axis, keepdims=True)
+        total = xp.exp(y).sum(axis=axis, keepdims=True)
+        y -= xp.log(total, out=total)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad - exp(y) * grad.sum(ctx.axis, keepdims=True), None
+
+
 def sum(x, axis=None, keepdims=False):
     return Sum.apply(x, normalize_axis(axis, x.ndim), keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
     axes = normalize_axis(axis, x.ndim)
-    count = 1
-    for a in axes:
-        count *= x.shape[a]
-    return sum(x, axes, keepdims) / count
+    return sum(x, axes, keepdims) / _count(x.shape, axes)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance over axes, divided by n - ddof (ddof=0: the population variance, NumPy's default)."""
+    axes = normalize_axis(axis, x.ndim)
+    if _count(x.shape, axes) - ddof <= 0:
+        raise ValueError(f"var: {_count(x.shape, axes)} element(s) per output with ddof={ddof} leaves no "
+                         f"degrees of freedom (shape {tuple(x.shape)}, axes {axes})")
+    return Var.apply(x, axes, keepdims, ddof)
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """sqrt(var(x)); its gradient is infinite where the variance is 0."""
+    return sqrt(var(x, axis, keepdims, ddof))
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest element over axes; on ties the gradient is split evenly among them."""
+    axes = normalize_axis(axis, x.ndim)
+    _check_not_empty("max", x, axes)
+    return Max.apply(x, axes, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest element over axes = -max(-x); on ties the gradient is split evenly among them."""
+    return -max(-x, axis, keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over axes, computed as m + log(sum(exp(x - m))) with m the max: no overflow."""
+    axes = normalize_axis(axis, x.ndim)
+    _check_not_empty("logsumexp", x, axes)
+    return LogSumExp.apply(x, axes, keepdims)
+
+
+def _one_axis(name, x, axis):
+    if not isinstance(axis, int):
+        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+    (axis,) = normalize_axis(axis, x.ndim)
+    return axis
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along one axis (shifted by the max first, so large logits are fine)."""
+    return Softmax.apply(x, _one_axis("softmax", x, axis))
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along one axis; stable for logits of any size."""
+    return LogSoftmax.apply(x, _one_axis("log_softmax", x, axis))
+
+
+def _arg(name, x, axis, keepdims):
+    if axis is not None:
+        axis = _one_axis(name, x, axis)
+    _check_not_empty(name, x, normalize_axis(axis, x.ndim))
+    index = getattr(x.data, name)(axis=axis)
+    if keepdims:
+        index = index.reshape([1 if axis is None or i == axis else n for i, n in enumerate(x.shape)])
+    return Tensor._from_array(index.astype(int64, copy=False), x.device)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest element (the first on ties) along axis, or in the flattened tensor; int64."""
+    return _arg("argmax", x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest element (the first on ties) along axis, or in the flattened tensor; int64."""
+    return _arg("argmin", x, axis, keepdims)
 
 
 def sum_to(x, shape):
