@@ -5,6 +5,7 @@
     optimizer = nn.optim.Adam(model.parameters(), lr=1e-3)
 """
 from . import functional, init, optim, utils
+from . import data, datasets
 from .layers import (GELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten,
                      Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid,
                      Softmax, Tanh)

@@ -1,0 +1,113 @@
+"""Datasets and the DataLoader that cuts them into (shuffled) mini-batches.
+
+    train = TensorDataset(images, labels)                  # arrays or Tensors, same first dimension
+    loader = DataLoader(train, batch_size=128, shuffle=True, seed=0)
+    for x, y in loader:                                    # x: (128, ...) Tensor, y: (128,) Tensor
+        ...
+
+A TensorDataset keeps whole arrays, so a batch is gathered with one fancy index per array
+(`images[indices]`), never sample by sample. Any other Dataset (`__getitem__` + `__len__`) works too,
+on the slow path: one `dataset[i]` per sample, stacked.
+"""
+import numpy as np
+
+import tinytensor as tt
+from tinytensor import backend
+
+
+class Dataset:
+    """A sized collection of samples: subclasses define `__getitem__(i)` and `__len__()`."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} has no __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} has no __len__")
+
+
+class TensorDataset(Dataset):
+    """Samples are rows of arrays that share their first dimension: `dataset[i]` is `(a[i], b[i], ...)`.
+
+    `transform`, when given, is applied to the first array of whatever is fetched, one sample or a whole
+    batch (so it must work on a leading batch axis), e.g. random shifts of images. The arrays stay on the
+    device they were given on (a Tensor on the GPU keeps its batches there)."""
+
+    def __init__(self, *arrays, transform=None):
+        if not arrays:
+            raise ValueError("TensorDataset needs at least one array")
+        self.arrays = tuple(a.detach().data if isinstance(a, tt.Tensor) else np.asarray(a) for a in arrays)
+        lengths = [len(a) for a in self.arrays]
+        if len(set(lengths)) != 1:
+            shapes = ", ".join(str(tuple(a.shape)) for a in self.arrays)
+            raise ValueError(f"TensorDataset: the arrays have different first dimensions {lengths} "
+                             f"(shapes {shapes}); each row must be one sample")
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        """One sample (int index) or a batch (slice or integer array), as a tuple of arrays."""
+        items = tuple(a[index] for a in self.arrays)
+        if self.transform is not None:
+            items = (self.transform(items[0]),) + items[1:]
+        return items
+
+
+class DataLoader:
+    """Iterate over `dataset` in batches of Tensors.
+
+    shuffle: a new order every epoch, drawn from a generator seeded once with `seed` (None: from
+    tinytensor's generator, so tt.manual_seed makes runs repeatable); the k-th epoch of two loaders
+    with the same seed is the same. drop_last: skip a final batch smaller than batch_size.
+    device: where the batches go ('cpu', 'cuda'); by default they stay where the dataset's arrays are."""
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, device=None):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        self.device = None if device is None else backend.parse_device(device)
+        if seed is None:
+            seed = int(tt.random.generator("cpu").integers(2 ** 63))
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield self._batch(order[start:start + self.batch_size])
+
+    def _batch(self, indices):
+        if isinstance(self.dataset, TensorDataset):       # fast path: one gather per array
+            arrays = self.dataset[self._on_device_of(self.dataset.arrays[0], indices)]
+        else:                                              # any Dataset: sample by sample, then stack
+            samples = [self.dataset[int(i)] for i in indices]
+            if not isinstance(samples[0], tuple):
+                samples = [(s,) for s in samples]
+            arrays = tuple(_stack([s[k] for s in samples]) for k in range(len(samples[0])))
+        return tuple(self._to_tensor(a) for a in arrays)
+
+    @staticmethod
+    def _on_device_of(array, indices):
+        """Index array on the same device as the data (CuPy wants CuPy indices)."""
+        return backend.move(indices, backend.device_of(array))
+
+    def _to_tensor(self, array):
+        device = self.device or backend.device_of(array)
+        array = backend.move(array, device)
+        if array.dtype == np.float64:     # float data trains in float32 (the default dtype)
+            array = array.astype(np.float32)
+        return tt.Tensor._from_array(array, device)   # fresh array from the gather: no copy needed
+
+
+def _stack(values):
+    """Stack samples (arrays, Tensors or Python numbers) along a new first axis."""
+    values = [v.detach().data if isinstance(v, tt.Tensor) else v for v in values]
+    if backend.is_array(values[0]):
+        xp = backend.xp_for(backend.device_of(values[0]))
+        return xp.stack(values)
+    return np.asarray(values)

@@ -1,0 +1,93 @@
+"""Plots for the example scripts, written straight to PNG files.
+
+Figures are made with matplotlib's object API and its Agg (file-only) renderer, so nothing here needs a
+display or changes pyplot's global backend. Each function takes plain NumPy arrays / lists and a path.
+"""
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def save(fig, path):
+    """Write `fig` as a PNG at `path` (creating its folder) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_curves(histories, path, title=""):
+    """Training curves: loss (left) and accuracy (right) per epoch, train solid and validation dashed.
+
+    histories: {run label: {'train_loss': [...], 'val_loss': [...], 'train_acc': [...], 'val_acc': [...]}}
+    (one colour per run; a run's history may lack the accuracy entries)."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for i, (label, history) in enumerate(histories.items()):
+        colour = f"C{i}"
+        for metric, ax in (("loss", ax_loss), ("acc", ax_acc)):
+            for split, style in (("train", "-"), ("val", "--")):
+                values = history.get(f"{split}_{metric}")
+                if values:
+                    epochs = np.arange(1, len(values) + 1)
+                    ax.plot(epochs, values, style, color=colour, marker=".", label=f"{label} {split}")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", yscale="log", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def plot_decision_boundary(predict, points, labels, path, title=""):
+    """Two classes of 2-D points over the model's probability map, with the p = 0.5 line.
+
+    predict: maps a (M, 2) float32 array of positions to (M,) probabilities of class 1."""
+    margin = 1.0
+    (x0, y0), (x1, y1) = points.min(axis=0) - margin, points.max(axis=0) + margin
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    probability = np.asarray(predict(grid)).reshape(gx.shape)
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    filled = ax.contourf(gx, gy, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(gx, gy, probability, levels=[0.5], colors="k", linewidths=1.5)
+    for cls, marker in ((0, "o"), (1, "^")):
+        chosen = labels == cls
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=12, marker=marker, edgecolors="k",
+                   linewidths=0.3, color="C0" if cls == 0 else "C3", label=f"class {cls}")
+    fig.colorbar(filled, ax=ax, label="P(class 1)")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def plot_fits(x, target, fits, path, title=""):
+    """A 1-D target function and several fitted curves of it. fits: {label: y values at x}."""
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(x, target, "k", linewidth=3, alpha=0.3, label="target")
+    for label, y in fits.items():
+        ax.plot(x, y, linewidth=1.2, label=label)
+    ax.set(xlabel="x", ylabel="y", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def plot_image_rows(rows, path, title=""):
+    """Rows of grey images, one row per entry of rows = {row label: images (N, H, W)}."""
+    n_rows, n_cols = len(rows), max(len(images) for images in rows.values())
+    fig = Figure(figsize=(1.1 * n_cols + 1.2, 1.2 * n_rows + 0.4), layout="constrained")
+    axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False))
+    for r, (label, images) in enumerate(rows.items()):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray")
+        axes[r, 0].set_ylabel(label)
+    fig.suptitle(title)
+    return save(fig, path)
