@@ -49,8 +49,8 @@ class Module:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning attribute {name!r}")
         if isinstance(value, (Parameter, Module)):
-            self._forget(name)
             registry = self._parameters if isinstance(value, Parameter) else self._modules
+            self._forget(name, keep=registry)   # a reassigned name keeps its place in order
             registry[name] = value
         elif name in self._buffers:
             if value is not None and not isinstance(value, tt.Tensor):
@@ -66,9 +66,10 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
         for registry in (self.__dict__, self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent.discard(name)
 
     def __getattr__(self, name):   # called only when normal lookup fails
