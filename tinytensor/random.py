@@ -27,15 +27,26 @@ def generator(device="cpu"):
     return _generators[device]
 
 
+def _sample(draw, shape, dtype, below=None):
+    """draw(shape, dtype) in float32 or float64; other dtypes (float16) are cast from float32, then
+    kept under `below` where rounding could reach it."""
+    if dtype in (np.float32, np.float64):
+        return draw(shape, dtype=dtype)
+    sample = draw(shape, dtype=np.float32).astype(dtype)
+    if below is not None:
+        sample = sample.clip(None, np.nextafter(dtype.type(below), dtype.type(0)))
+    return sample
+
+
 def rand(*shape, dtype=None, device="cpu", requires_grad=False):
     """Uniform on [0, 1)."""
-    return _filled(lambda xp, s, d: generator(device).random(s, dtype=d), shape, dtype, device,
-                   requires_grad)
+    return _filled(lambda xp, s, d: _sample(generator(device).random, s, d, below=1), shape, dtype,
+                   device, requires_grad)
 
 
 def randn(*shape, dtype=None, device="cpu", requires_grad=False):
     """Standard normal."""
-    return _filled(lambda xp, s, d: generator(device).standard_normal(s, dtype=d), shape, dtype,
+    return _filled(lambda xp, s, d: _sample(generator(device).standard_normal, s, d), shape, dtype,
                    device, requires_grad)
 
 

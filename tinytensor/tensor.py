@@ -134,13 +134,24 @@ class Tensor:
     def tolist(self):
         return backend.move(self.data, "cpu").tolist()
 
-    def to(self, target):
-        """A copy on another device ('cpu', 'cuda', 'cuda:1') or of another dtype; self if unchanged."""
-        if isinstance(target, str) and target.startswith(("cpu", "cuda")):
-            from .ops.shape import to_device
-            return to_device(self, backend.parse_device(target))
+    def to(self, *targets, device=None, dtype=None):
+        """A copy on another device ('cpu', 'cuda', 'cuda:1') and/or of another dtype, given in any
+        order or as keywords; `x.to(other)` takes other's device and dtype. Self if nothing changes."""
+        for target in targets:
+            if isinstance(target, Tensor):
+                device, dtype = target.device, target.dtype
+            elif isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
+                device = target
+            else:
+                try:
+                    dtype = np.dtype(target)
+                except TypeError:
+                    raise ValueError(f"to: {target!r} is neither a device ('cpu', 'cuda', 'cuda:N') nor "
+                                     "a dtype (tt.float32, 'float64', ...)") from None
         from .ops.elementwise import cast
-        return cast(self, np.dtype(target))
+        from .ops.shape import to_device
+        result = self if device is None else to_device(self, backend.parse_device(device))
+        return result if dtype is None else cast(result, np.dtype(dtype))
 
     def cpu(self):
         return self.to("cpu")
@@ -269,11 +280,16 @@ def _to_array(data, dtype, device):
     xp = backend.xp_for(device)
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, np.generic):   # a NumPy scalar keeps its dtype, like an array
+        data = np.asarray(data)
     if backend.is_array(data):
         array = backend.move(data, device)
         array = array.astype(dtype or array.dtype, copy=array is data)
         return array
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except ValueError:   # NumPy refuses ragged nesting outright
+        array = np.asarray(data, dtype=object)
     if dtype is None:
         dtype = default_dtype if array.dtype.kind == "f" else array.dtype
         if array.dtype.kind in "iu":

@@ -1,4 +1,4 @@
-"""Indexing: x[key] forward against NumPy and gradients (repeated indices add up); x[key] = v under autograd."""
+"""Indexing: x[key] against NumPy, gradients (repeated indices add up), and x[key] = v under autograd."""
 import numpy as np
 import pytest
 

@@ -225,8 +225,10 @@ def cat(tensors, axis=0):
     if first.ndim == 0:
         raise ValueError("cat: 0-d tensors cannot be joined along an axis; use stack")
     axis = _axis(axis, first.ndim, "cat")
+    def others(shape):
+        return shape[:axis] + shape[axis + 1:]
     for i, t in enumerate(tensors):
-        if t.ndim != first.ndim or t.shape[:axis] + t.shape[axis + 1:] != first.shape[:axis] + first.shape[axis + 1:]:
+        if t.ndim != first.ndim or others(t.shape) != others(first.shape):
             raise ValueError(f"cat: tensor {i} has shape {tuple(t.shape)} but tensor 0 has shape "
                              f"{tuple(first.shape)}; all axes except axis {axis} must match")
     return Cat.apply(axis, *tensors)
@@ -296,9 +298,10 @@ class Pad(Function):
         ctx.widths = widths
         shape = tuple(n + before + after for n, (before, after) in zip(x.shape, widths))
         y = ctx.xp.full(shape, value, dtype=x.dtype)
-        source = tuple(slice(max(-before, 0), n - max(-after, 0)) for n, (before, after) in zip(x.shape, widths))
-        target = tuple(slice(max(before, 0), m - max(after, 0)) for m, (before, after) in zip(shape, widths))
-        y[target] = x[source]
+        # Positive widths leave room in y, negative ones cut x: copy the part of x that is kept.
+        kept = tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(x.shape, widths))
+        room = tuple(slice(max(b, 0), m - max(a, 0)) for m, (b, a) in zip(shape, widths))
+        y[room] = x[kept]
         return y
 
     @staticmethod
