@@ -97,12 +97,9 @@ class LogSumExp(Function):
         ctx.axes, ctx.keepdims = axes, keepdims
         shift = x.max(axis=axes, keepdims=True)
         shift = xp.where(xp.isfinite(shift), shift, 0)      # all -inf: log(0) + 0 = -inf, not NaN
-        e = x - shift
-        xp.exp(e, out=e)
-        y = e.sum(axis=axes, keepdims=True)
+        total = xp.exp(x - shift).sum(axis=axes, keepdims=True)
         with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
-            xp.log(y, out=y)                                # log(0) = -inf is right here
-        y += shift
+            y = xp.log(total) + shift                       # log(0) = -inf is right here
         if not keepdims:
             y = y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
         ctx.save_for_backward(x, y)

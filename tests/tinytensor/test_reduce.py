@@ -1,0 +1,177 @@
+"""Reductions and softmax: forward against NumPy, first and second derivatives (float64) over int,
+tuple, negative and None axes with and without keepdims; ties; stability for huge logits; errors."""
+import numpy as np
+import pytest
+
+import tinytensor as tt
+from tests.helpers import check_op
+
+AXES = [None, 0, -1, (0, 2), (-1, 1), ()]
+
+
+def np_logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return y if keepdims else np.squeeze(y, axis=axis) if axis is not None else y.reshape(())
+
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def distinct(rng, shape):
+    """Random values with no ties (a permutation, spread out), so max/min are differentiable."""
+    return rng.permutation(np.prod(shape, dtype=int)).reshape(shape) * 0.1 + rng.uniform(0, 0.01, shape)
+
+
+REDUCTIONS = {
+    "sum": (tt.sum, np.sum, True),
+    "mean": (lambda x, axis, keepdims: x.mean(axis, keepdims), np.mean, True),
+    "var": (tt.var, np.var, False),
+    "var_ddof1": (lambda x, axis, keepdims: tt.var(x, axis, keepdims, ddof=1),
+                  lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1), False),
+    "std": (lambda x, axis, keepdims: x.std(axis, keepdims), np.std, False),
+    "max": (tt.max, np.max, True),
+    "min": (lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims), np.min, True),
+    "logsumexp": (tt.logsumexp, np_logsumexp, False),
+}
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reduction(name, axis, keepdims, device, rng):
+    op, reference, linear = REDUCTIONS[name]
+    if name in ("var_ddof1", "std") and axis == ():
+        pytest.skip("one element per output: ddof=1 has no degrees of freedom, std has an infinite slope")
+    x = distinct(rng, (2, 3, 2))
+    out = check_op(lambda x: op(x, axis=axis, keepdims=keepdims),
+                   lambda x: reference(x, axis=axis, keepdims=keepdims), x, device=device,
+                   second_order=not linear)
+    assert out.shape == np.sum(x, axis=axis, keepdims=keepdims).shape
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "logsumexp", "var"])
+def test_reduction_of_a_size_one_axis_and_0d(name, device, rng):
+    op, reference, linear = REDUCTIONS[name]
+    x = rng.standard_normal((3, 1))
+    check_op(lambda x: op(x, axis=1, keepdims=False), lambda x: reference(x, axis=1, keepdims=False), x,
+             device=device, second_order=not linear)
+    scalar = op(tt.tensor(2.0, device=device), axis=None, keepdims=False)
+    assert scalar.shape == ()
+
+
+@pytest.mark.parametrize("op", [tt.softmax, tt.log_softmax])
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_family(op, axis, device, rng):
+    reference = np_softmax if op is tt.softmax else lambda x, axis: np.log(np_softmax(x, axis))
+    check_op(lambda x: op(x, axis=axis), lambda x: reference(x, axis), rng.standard_normal((2, 3, 2)),
+             device=device, second_order=True)
+
+
+def test_softmax_agrees_with_composite_from_primitives(device, rng):
+    """The single Functions agree with exp(x - logsumexp(x)), values and gradients, first and second order."""
+    x = tt.tensor(rng.standard_normal((3, 4)), dtype=tt.float64, device=device, requires_grad=True)
+    weights = tt.tensor(rng.standard_normal((3, 4)), dtype=tt.float64, device=device)
+    def composite_log_softmax(x):
+        return x - x.logsumexp(axis=-1, keepdims=True)
+
+    for fused, composite in [(tt.log_softmax(x), composite_log_softmax(x)),
+                             (tt.softmax(x), composite_log_softmax(x).exp())]:
+        np.testing.assert_allclose(fused.detach().numpy(), composite.detach().numpy(), rtol=1e-12, atol=1e-15)
+        fused_grad, = tt.grad((fused * weights).sum(), x, create_graph=True)
+        composite_grad, = tt.grad((composite * weights).sum(), x, create_graph=True)
+        np.testing.assert_allclose(fused_grad.detach().numpy(), composite_grad.detach().numpy(), rtol=1e-12,
+                                   atol=1e-15)
+        fused_second, = tt.grad((fused_grad * fused_grad).sum(), x)
+        composite_second, = tt.grad((composite_grad * composite_grad).sum(), x)
+        np.testing.assert_allclose(fused_second.numpy(), composite_second.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [tt.float32, tt.float64])
+def test_huge_logits_stay_finite(dtype, device):
+    logits = [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, 1e4]]
+    x = tt.tensor(logits, dtype=dtype, device=device, requires_grad=True)
+    for fn in (tt.softmax, tt.log_softmax, lambda x: x.logsumexp(axis=-1)):
+        x.grad = None
+        y = fn(x)
+        (y * tt.tensor([[1.0, 2.0, 3.0]], dtype=dtype, device=device)).sum().backward() if y.ndim == 2 \
+            else y.sum().backward()
+        assert np.all(np.isfinite(y.detach().numpy())) and np.all(np.isfinite(x.grad.numpy()))
+    np.testing.assert_allclose(tt.softmax(x).detach().numpy(), [[1, 0, 0], [1 / 3] * 3, [1 / 3] * 3], atol=1e-6)
+    np.testing.assert_allclose(tt.log_softmax(x).detach().numpy()[0], [0, -2e4, -1e4])
+    np.testing.assert_allclose(x.logsumexp(axis=1).detach().numpy(), [1e4, -1e4 + np.log(3), 1e4 + np.log(3)],
+                               rtol=1e-6)
+
+
+def test_logsumexp_of_all_minus_infinity_is_minus_infinity():
+    assert tt.logsumexp(tt.tensor([-np.inf, -np.inf])).item() == -np.inf
+
+
+def test_max_min_split_ties_evenly(device):
+    x = tt.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], device=device, requires_grad=True)
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    x.grad = None
+    x.min().backward()        # the three 2.0 and the 1.0: the 1.0 alone is the min
+    np.testing.assert_allclose(x.grad.numpy(), [[1, 0, 0], [0, 0, 0]])
+    x.grad = None
+    x.max(axis=0, keepdims=True).backward(tt.ones(1, 3, device=device))
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 1, 1], [1, 0, 0]])
+
+
+def test_argmax_argmin(device, rng):
+    data = rng.standard_normal((3, 4))
+    x = tt.tensor(data, device=device)
+    for fn, reference in [(tt.argmax, np.argmax), (lambda x, **k: x.argmin(**k), np.argmin)]:
+        for kwargs in [{}, {"axis": 0}, {"axis": -1}, {"axis": 1, "keepdims": True}]:
+            index = fn(x, **kwargs)
+            assert index.dtype == tt.int64 and not index.requires_grad
+            np.testing.assert_array_equal(index.numpy(), reference(data, **kwargs))
+    assert tt.argmax(tt.tensor([1.0, 5.0, 5.0])).item() == 1     # the first on ties
+
+
+def test_sum_to_inverts_broadcasting(device, rng):
+    x = tt.tensor(rng.standard_normal((4, 2, 3)), device=device)
+    for shape in [(2, 3), (1, 3), (2, 1), (3,), (), (4, 1, 1), (4, 2, 3)]:
+        np.testing.assert_allclose(x.sum_to(shape).numpy(),
+                                   np.sum(x.numpy(), axis=tuple(range(3 - len(shape)))).sum(
+                                       axis=tuple(i for i, n in enumerate(shape) if n == 1),
+                                       keepdims=True).reshape(shape), rtol=1e-6)
+
+
+def test_var_std_known_values(device):
+    x = tt.tensor([[1.0, 2.0, 3.0, 4.0]], device=device)
+    assert x.var().item() == pytest.approx(1.25)                 # mean 2.5; (2.25+0.25+0.25+2.25)/4
+    assert x.var(axis=1, ddof=1).item() == pytest.approx(5 / 3)
+    assert x.std(axis=-1).item() == pytest.approx(1.25 ** 0.5)
+
+
+def test_mean_gradient_is_one_over_count(device):
+    x = tt.ones(2, 5, device=device, requires_grad=True)
+    x.mean(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 5), 0.2))
+
+
+def test_reduction_errors(device):
+    x = tt.ones(2, 3, device=device)
+    with pytest.raises(ValueError, match="axis 2 is out of range for a tensor with 2 dimension"):
+        x.sum(axis=2)
+    with pytest.raises(ValueError, match="axis -3 is out of range"):
+        tt.softmax(x, axis=-3)
+    with pytest.raises(TypeError, match="softmax: axis must be an int"):
+        tt.softmax(x, axis=(0, 1))
+    with pytest.raises(ValueError, match=r"max: cannot reduce a tensor of shape \(0, 3\) over axes \(0,\)"):
+        tt.zeros(0, 3, device=device).max(axis=0)
+    with pytest.raises(ValueError, match="ddof=1 leaves no degrees of freedom"):
+        tt.ones(3, 1, device=device).var(axis=1, ddof=1)
+
+
+def test_a_wrong_softmax_backward_is_caught(monkeypatch, rng):
+    """A planted bug (forgetting the - sum(g * y) term) makes the gradient check fail."""
+    from tinytensor.ops import reduce
+    monkeypatch.setattr(reduce.Softmax, "backward",
+                        staticmethod(lambda ctx, g: (ctx.saved_tensors[0] * g, None)))
+    with pytest.raises(AssertionError):
+        check_op(tt.softmax, np_softmax, rng.standard_normal((2, 3)))
