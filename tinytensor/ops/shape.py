@@ -386,11 +386,8 @@ class ScatterAdd(Function):
         y = ctx.xp.zeros(shape, dtype=x.dtype)
         if unique:      # each position once: a plain assignment, much faster than add.at
             y[key] = x
-        elif ctx.xp is np:
-            np.add.at(y, key, x)
-        else:
-            import cupyx
-            cupyx.scatter_add(y, key, x)
+        else:           # NumPy, and CuPy >= 12 (atomic adds on the GPU)
+            ctx.xp.add.at(y, key, x)
         return y
 
     @staticmethod
