@@ -76,6 +76,13 @@ def test_unary_keeps_float32_and_shape(name, device, rng):
     np.testing.assert_allclose(y.numpy(), reference(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_on_0d_tensors(name, device, rng):
+    op, reference, make = UNARY[name]
+    x = np.asarray(make(rng, ()) if make else rng.standard_normal(()))
+    check_op(op, reference, x, device=device)
+
+
 # name: (op, reference, maker of b given a random generator and shape)
 BINARY = {
     "add": (lambda a, b: a + b, np.add, None),

@@ -250,7 +250,7 @@ class Sigmoid(Function):
         xp = ctx.xp
         # Stable for any x: with e = exp(-|x|) <= 1 nothing overflows, and
         # sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0.
-        e = xp.abs(x)
+        e = xp.abs(x, out=xp.empty_like(x))          # out=: an array even when x is 0-d
         xp.negative(e, out=e)
         xp.exp(e, out=e)
         y = xp.where(x >= 0, 1.0, e)
@@ -372,7 +372,7 @@ class Gelu(Function):
         ctx.save_for_backward(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            cdf = x * x
+            cdf = xp.multiply(x, x, out=xp.empty_like(x))
             cdf *= _GELU_CUBIC
             cdf += 1
             cdf *= x
@@ -406,7 +406,7 @@ class Softplus(Function):
         ctx.beta, ctx.threshold = beta, threshold
         bx = x * beta if beta != 1 else x
         # log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)): the exp never overflows.
-        y = xp.abs(bx)
+        y = xp.abs(bx, out=xp.empty_like(x))
         xp.negative(y, out=y)
         xp.exp(y, out=y)
         xp.log1p(y, out=y)
