@@ -313,7 +313,32 @@ def _as_array(value):
     return value if backend.is_array(value) else np.asarray(value)
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Modules kept in order under the names "0", "1", ...: indexing, len, iteration, append."""
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return self._from_items(items[index])
+        return items[self._position(index)][1]
+
+    def _position(self, index):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"{type(self).__name__} index {index} is out of range for {len(self)} module(s)")
+        return index % len(self)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another: Sequential(Linear(2, 8), ReLU(), Linear(8, 1)).
 
     Also takes one OrderedDict of name -> module. Indexing gives a module (or a Sequential for a slice)."""
@@ -324,63 +349,32 @@ class Sequential(Module):
             for name, module in modules[0].items():
                 self.add_module(name, module)
         else:
-            for i, module in enumerate(modules):
-                self.add_module(str(i), module)
+            for module in modules:
+                self.append(module)
+
+    @staticmethod
+    def _from_items(items):
+        return Sequential(OrderedDict(items))
 
     def forward(self, x):
         for module in self._modules.values():
             x = module(x)
         return x
 
-    def __getitem__(self, index):
-        modules = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(modules[index]))
-        return modules[_checked_index(index, len(modules), "Sequential")][1]
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-
-def _checked_index(index, length, what):
-    if not -length <= index < length:
-        raise IndexError(f"{what} index {index} is out of range for {length} module(s)")
-    return index % length
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the parent sees (a plain Python list would hide them)."""
 
     def __init__(self, modules=()):
         super().__init__()
         self.extend(modules)
 
-    def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(modules[index])
-        return modules[_checked_index(index, len(modules), "ModuleList")]
+    @staticmethod
+    def _from_items(items):
+        return ModuleList(module for _, module in items)
 
     def __setitem__(self, index, module):
-        key = str(_checked_index(index, len(self), "ModuleList"))
-        self._modules[key] = module
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+        self._modules[str(self._position(index))] = module
 
     def extend(self, modules):
         for module in modules:
