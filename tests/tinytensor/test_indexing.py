@@ -73,6 +73,14 @@ def test_getitem_second_order(key, device, rng):
     check_op(lambda t: t[key] ** 3, lambda a: a[key] ** 3, x, device=device, second_order=True)
 
 
+def test_empty_index_list_selects_nothing():
+    x = tt.ones(3, 2, requires_grad=True)
+    y = x[[]]
+    assert y.shape == (0, 2)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 2)))
+
+
 def test_indexing_with_bool_tensor_from_comparison(device, rng):
     data = rng.standard_normal((3, 4))
     x = tt.tensor(data, device=device, requires_grad=True)

@@ -343,7 +343,9 @@ def _index_key(x, key):
         if isinstance(part, Tensor):
             part = part.data
         if isinstance(part, list) or backend.is_array(part):
-            part = backend.move(part, x.device) if backend.is_array(part) else xp.asarray(part)
+            if isinstance(part, list):   # [] means no positions, not an array of floats
+                part = xp.asarray(part) if part else xp.zeros(0, dtype=np.int64)
+            part = backend.move(part, x.device)
             if part.dtype.kind not in "biu":
                 raise IndexError(f"getitem: index arrays must be integer or bool, got {part.dtype} "
                                  f"(indexing a tensor of shape {tuple(x.shape)})")
