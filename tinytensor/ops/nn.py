@@ -1,5 +1,426 @@
-"""Neural-network operations (also exposed as nn.functional)."""
-from ..autograd import Function  # noqa: F401
+"""Neural-network operations (also exposed as nn.functional), with PyTorch's signatures.
 
-__all__ = []
+The hot paths (linear, layer_norm) are single Functions with hand-derived backward rules written in
+Tensor ops; their plain versions from primitives (`linear_composite`, `layer_norm_composite`) sit beside
+them and tests/tinytensor/test_fused.py checks that both agree. Convolution and pooling are built on
+`Im2Col` / `Col2Im`, two Functions that are each other's backward, so they differentiate any number of
+times for free.
+"""
+import math
+
+from ..autograd import Function, is_grad_enabled, no_grad
+from ..random import generator
+from ..tensor import Tensor
+from .elementwise import sqrt, where
+from .reduce import softmax
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
+           "batch_norm", "scaled_dot_product_attention"]
 TENSOR_METHODS = []
+
+
+def _constant(array, like):
+    """A constant Tensor (no gradient) holding `array`, on like's device."""
+    return Tensor._from_array(array, like.device)
+
+
+# ----------------------------------------------------------------------------------- linear
+
+class Linear(Function):
+    """y = x @ W^T + b        dL/dx = g @ W,  dL/dW = g^T @ x,  dL/db = sum of g over the batch axes"""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        # (..., in) -> (rows, in) @ (in, out): one BLAS call whatever the number of batch axes.
+        # weight.T is a transposed view: BLAS reads it as it is, no copy.
+        y = x.reshape(-1, x.shape[-1]) @ weight.T
+        if bias is not None:
+            y += bias
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        rows = grad.reshape(-1, weight.shape[0])                                      # (rows, out)
+        grad_x = (rows @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        grad_weight = rows.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
+        grad_bias = grad if ctx.needs_input_grad[2] else None    # the engine sums it down to (out,)
+        return grad_x, grad_weight, grad_bias
+
+
+def _check_linear(x, weight, bias):
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(weight.shape)}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features "
+                         f"but weight of shape {tuple(weight.shape)} expects {weight.shape[1]} (weight is "
+                         "(out_features, in_features), the input's last axis must be in_features)")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(bias.shape)} but weight of shape "
+                         f"{tuple(weight.shape)} needs a bias of shape ({weight.shape[0]},)")
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, weight (out_features, in_features) like PyTorch; x (..., in_features)."""
+    _check_linear(x, weight, bias)
+    return Linear.apply(x, weight, bias)
+
+
+def linear_composite(x, weight, bias=None):
+    """The plain version of `linear`, from matmul and add (gradient for free)."""
+    _check_linear(x, weight, bias)
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+# ----------------------------------------------------------------------------------- im2col
+#
+# A convolution is a matrix product once every window of the input is laid out as a column:
+#   cols[n, c, i, j, oh, ow] = x_padded[n, c, oh*stride + i*dilation, ow*stride + j*dilation]
+# For each kernel offset (i, j) the windows' elements form one strided slice of the padded input, so
+# im2col is kh*kw slice copies (no loop over pixels or batch). Then, per group,
+#   out[n, o, oh, ow] = sum over (c, i, j) of weight[o, c, i, j] * cols[n, c, i, j, oh, ow]
+# is (out, C*kh*kw) @ (C*kh*kw, OH*OW). Going back, each window element returns to the pixel it was
+# copied from, and overlapping windows add up: that is col2im, the transpose (and backward) of im2col.
+
+def _window(i, j, geometry):
+    """The slice of the padded input seen by kernel offset (i, j), over all output positions."""
+    _, (kh, kw), (sh, sw), _, (dh, dw), (oh, ow) = geometry
+    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+
+
+def _im2col(xp, x, geometry, pad_value):
+    """Every window of x as (N, C, kh, kw, OH, OW); padding filled with pad_value."""
+    shape, (kh, kw), _, (ph, pw), _, (oh, ow) = geometry
+    n, c, h, w = shape
+    if ph or pw:
+        padded = xp.full((n, c, h + 2 * ph, w + 2 * pw), pad_value, dtype=x.dtype)
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+    else:
+        padded = x
+    cols = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = padded[_window(i, j, geometry)]
+    return cols
+
+
+class Im2Col(Function):
+    """cols[n, c, i, j, oh, ow] = x_padded[n, c, oh*s + i*d, ow*s + j*d]        dL/dx = col2im(g)"""
+
+    @staticmethod
+    def forward(ctx, x, geometry, pad_value):
+        ctx.geometry = geometry
+        return _im2col(ctx.xp, x, geometry, pad_value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Col2Im.apply(grad, ctx.geometry), None, None
+
+
+class Col2Im(Function):
+    """x[n, c, h, w] = sum of the cols copied from (h, w) by im2col        dL/dcols = im2col(g)"""
+
+    @staticmethod
+    def forward(ctx, cols, geometry):
+        ctx.geometry = geometry
+        shape, (kh, kw), _, (ph, pw), _, _ = geometry
+        n, c, h, w = shape
+        padded = ctx.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                padded[_window(i, j, geometry)] += cols[:, :, i, j]
+        return ctx.xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Im2Col.apply(grad, ctx.geometry, 0), None
+
+
+def _pair(value, name, op):
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def _geometry(op, x, kernel, stride, padding, dilation):
+    """(input shape, kernel, stride, padding, dilation, output size), checked, as tuples of ints."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
+    kernel, stride = _pair(kernel, "kernel_size", op), _pair(stride, "stride", op)
+    padding, dilation = _pair(padding, "padding", op), _pair(dilation, "dilation", op)
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be "
+                         f">= 1 and padding {padding} >= 0")
+    out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
+    if min(out) <= 0:
+        raise ValueError(f"{op}: output size {out} is too small: input {tuple(x.shape[2:])} (H, W) with "
+                         f"padding {padding} is smaller than the kernel {kernel} with dilation {dilation}")
+    return tuple(x.shape), kernel, stride, padding, dilation, out
+
+
+# ----------------------------------------------------------------------------------- conv and pools
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation like PyTorch: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,)
+    -> (N, O, OH, OW), OH = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1."""
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got "
+                         f"shape {tuple(weight.shape)}")
+    out_channels, group_channels, kh, kw = weight.shape
+    geometry = _geometry("conv2d", x, (kh, kw), stride, padding, dilation)
+    n, channels = x.shape[:2]
+    if groups < 1 or channels % groups or out_channels % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide both the input channels ({channels}) and "
+                         f"the output channels ({out_channels})")
+    if group_channels * groups != channels:
+        raise ValueError(f"conv2d: input of shape {tuple(x.shape)} has {channels} channels, but weight of "
+                         f"shape {tuple(weight.shape)} with groups={groups} expects "
+                         f"{group_channels * groups} ({group_channels} per group)")
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"conv2d: bias has shape {tuple(bias.shape)}, expected ({out_channels},)")
+    oh, ow = geometry[-1]
+    cols = Im2Col.apply(x, geometry, 0)                                         # (N, C, kh, kw, OH, OW)
+    # C is the outer axis of cols, so each group's channels are one contiguous block of rows.
+    cols = cols.reshape(n, groups, group_channels * kh * kw, oh * ow)           # (N, G, K, L)
+    kernels = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)   # (G, O/G, K)
+    y = (kernels @ cols).reshape(n, out_channels, oh, ow)                       # (N, G, O/G, L)
+    return y if bias is None else y + bias.reshape(1, out_channels, 1, 1)
+
+
+class MaxPool2d(Function):
+    """y = max over each window        dL/dx: g goes to the window's argmax (the first one on ties)"""
+
+    @staticmethod
+    def forward(ctx, x, geometry):
+        n, c = x.shape[:2]
+        (kh, kw), (oh, ow) = geometry[1], geometry[-1]
+        windows = _im2col(ctx.xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
+        winner = windows.argmax(axis=2)[:, :, None]                             # (N, C, 1, OH, OW)
+        ctx.geometry, ctx.winner = geometry, winner
+        return ctx.xp.take_along_axis(windows, winner, axis=2)[:, :, 0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        n, c = grad.shape[:2]
+        (kh, kw), (oh, ow) = ctx.geometry[1], ctx.geometry[-1]
+        one_hot = xp.arange(kh * kw).reshape(1, 1, -1, 1, 1) == ctx.winner      # (N, C, kh*kw, OH, OW)
+        cols = grad.reshape(n, c, 1, oh, ow) * _constant(one_hot, grad)
+        return Col2Im.apply(cols.reshape(n, c, kh, kw, oh, ow), ctx.geometry), None
+
+
+def _pool_geometry(op, x, kernel_size, stride, padding, dilation=1):
+    geometry = _geometry(op, x, kernel_size, kernel_size if stride is None else stride, padding, dilation)
+    kernel, padding = geometry[1], geometry[3]
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
+    return geometry
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
+    """Max over kernel_size windows (stride defaults to kernel_size; padding counts as -inf).
+    On ties the whole gradient goes to the first maximum in the window (row-major), like PyTorch."""
+    return MaxPool2d.apply(x, _pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over kernel_size windows (stride defaults to kernel_size); zero padding counts in the mean
+    (PyTorch's count_include_pad=True)."""
+    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    (kh, kw), (oh, ow) = geometry[1], geometry[-1]
+    windows = Im2Col.apply(x, geometry, 0).reshape(x.shape[0], x.shape[1], kh * kw, oh, ow)
+    return windows.mean(axis=2)
+
+
+# ----------------------------------------------------------------------------------- embedding, dropout
+
+def embedding(ids, weight):
+    """weight[ids]: ids an integer tensor of any shape, weight (num_embeddings, dim) -> (*ids.shape, dim).
+    The backward scatter-adds the gradient rows into the weight; repeated ids accumulate."""
+    raw = ids.data if isinstance(ids, Tensor) else ids
+    if not hasattr(raw, "dtype") or raw.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be an integer tensor, got "
+                        f"{getattr(raw, 'dtype', type(ids).__name__)} (convert with .long())")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(weight.shape)}")
+    if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= weight.shape[0]):
+        bad = int(raw.min()) if int(raw.min()) < 0 else int(raw.max())
+        raise IndexError(f"embedding: id {bad} is out of range for {weight.shape[0]} embeddings "
+                         f"(valid: 0 to {weight.shape[0] - 1})")
+    return weight[ids]
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout), so the
+    expected value is unchanged; x itself when not training or p == 0. Random numbers come from
+    tt.random.generator(x.device), so tt.manual_seed makes the mask reproducible."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be between 0 and 1, got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    xp = x._xp
+    uniform = generator(x.device).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
+    scale = xp.asarray(1 / (1 - p), dtype=x.dtype)
+    mask = (uniform >= p).astype(x.dtype) * scale        # kept with probability 1 - p
+    return x * _constant(mask, x)
+
+
+# ----------------------------------------------------------------------------------- normalization
+
+def _norm_axes(x, normalized_shape, weight, bias):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or tuple(x.shape[x.ndim - len(shape):]) != shape or len(shape) > x.ndim:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must equal the last axes of the input, "
+                         f"which has shape {tuple(x.shape)}")
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != shape:
+            raise ValueError(f"layer_norm: {name} has shape {tuple(param.shape)}, expected {shape}")
+    return tuple(range(x.ndim - len(shape), x.ndim))
+
+
+class LayerNorm(Function):
+    """y = xhat * w + b, xhat = (x - mean) * r, r = 1/sqrt(var + eps)
+    dL/dx = r * (h - mean(h) - xhat * mean(h * xhat)), h = g * w;  dL/dw = sum g * xhat;  dL/db = sum g"""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, axes, eps):
+        xp = ctx.xp
+        xhat = x - x.mean(axis=axes, keepdims=True)
+        rstd = (xhat * xhat).mean(axis=axes, keepdims=True)
+        rstd += eps
+        xp.sqrt(rstd, out=rstd)
+        xp.reciprocal(rstd, out=rstd)
+        xhat *= rstd
+        ctx.save_for_backward(x, weight, xhat, rstd)
+        ctx.axes, ctx.eps = axes, eps
+        y = xhat * weight if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, xhat, rstd = ctx.saved_tensors
+        axes = ctx.axes
+        if is_grad_enabled():   # create_graph: rebuild the statistics from x so they carry x's graph
+            centred = x - x.mean(axes, keepdims=True)
+            rstd = 1 / sqrt((centred * centred).mean(axes, keepdims=True) + ctx.eps)
+            xhat = centred * rstd
+        h = grad * weight if weight is not None else grad
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = rstd * (h - h.mean(axes, keepdims=True) - xhat * (h * xhat).mean(axes, keepdims=True))
+        grad_weight = grad * xhat if ctx.needs_input_grad[1] else None   # the engine sums the batch axes
+        grad_bias = grad if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) * weight + bias, statistics (biased var) over the last
+    len(normalized_shape) axes. One Function; `layer_norm_composite` is the same from primitives."""
+    return LayerNorm.apply(x, weight, bias, _norm_axes(x, normalized_shape, weight, bias), eps)
+
+
+def layer_norm_composite(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """The plain version of `layer_norm`, from mean, sub, mul, sqrt (gradient for free)."""
+    axes = _norm_axes(x, normalized_shape, weight, bias)
+    centred = x - x.mean(axes, keepdims=True)
+    y = centred / sqrt((centred * centred).mean(axes, keepdims=True) + eps)
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Per-channel (axis 1) normalization of (N, C) or (N, C, ...) like PyTorch.
+
+    training: normalize with the batch mean and biased variance, and move the running statistics (when
+    given) towards the batch's mean and unbiased variance in place: r = (1 - momentum) r + momentum b.
+    Otherwise: normalize with running_mean and running_var."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, ...), got shape {tuple(x.shape)}")
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (channels,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, but the input of shape "
+                             f"{tuple(x.shape)} has {channels} channels on axis 1")
+    shape = (1, channels) + (1,) * (x.ndim - 2)            # broadcasts a (C,) vector over axis 1
+    if training:
+        axes = (0,) + tuple(range(2, x.ndim))
+        count = x.size // max(channels, 1)
+        if count <= 1:
+            raise ValueError(f"batch_norm: training needs more than one value per channel, got input of "
+                             f"shape {tuple(x.shape)}")
+        mean = x.mean(axes, keepdims=True)
+        var = x.var(axes, keepdims=True)
+        with no_grad():
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean.reshape(channels)
+            if running_var is not None:
+                running_var *= 1 - momentum
+                running_var += (momentum * count / (count - 1)) * var.reshape(channels)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (x - mean) / sqrt(var + eps)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
+
+
+# ----------------------------------------------------------------------------------- attention
+
+def _mask_array(mask, like):
+    raw = mask.data if isinstance(mask, Tensor) else mask
+    return raw if hasattr(raw, "dtype") else like._xp.asarray(raw)
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
+    """softmax(q @ k^T * scale + mask) @ v, q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev).
+
+    scale defaults to 1/sqrt(E). A bool attn_mask marks True where a query may attend; a float one is
+    added to the scores; is_causal lets query i attend to keys 0..i. Masked scores are set to the most
+    negative finite value of the dtype (not -inf, whose softmax is NaN when a whole row is masked), and a
+    query that may attend to nothing gets an all-zero output and zero gradient instead of NaN."""
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"scaled_dot_product_attention: q, k, v need at least 2 axes (..., length, dim), "
+                         f"got shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: q {tuple(q.shape)} and k {tuple(k.shape)} must "
+                         f"share the last axis (E), k and v {tuple(v.shape)} the second last (S)")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both")
+    xp = q._xp
+    length, source = q.shape[-2], k.shape[-2]
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.swapaxes(-1, -2)) * scale                             # (..., L, S)
+    allowed = None
+    if is_causal:
+        allowed = xp.tril(xp.ones((length, source), dtype=bool))
+    elif attn_mask is not None:
+        raw = _mask_array(attn_mask, q)
+        if raw.dtype == bool:
+            allowed = raw
+        else:
+            scores = scores + attn_mask
+    if allowed is not None:
+        scores = where(allowed, scores, float(xp.finfo(scores.dtype).min))
+    attention = softmax(scores, -1)
+    if allowed is not None:
+        attends = allowed.any(axis=-1, keepdims=True)
+        if not bool(attends.all()):
+            attention = attention * _constant(attends.astype(scores.dtype), scores)
+    if dropout_p > 0:
+        attention = dropout(attention, dropout_p)
+    return attention @ v
