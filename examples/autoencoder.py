@@ -1,0 +1,88 @@
+"""An MNIST autoencoder: squeeze each 784-pixel image through a small bottleneck and rebuild it.
+
+    python examples/autoencoder.py --bottleneck 32
+
+encoder 784 -> 256 -> bottleneck (ReLU), decoder bottleneck -> 256 -> 784 (sigmoid: pixels in [0, 1]),
+trained to minimise the mean squared error between input and output. No labels are used.
+Writes <out-dir>/autoencoder.png: test images (top row) and their reconstructions (bottom row).
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nn  # noqa: E402
+import tinytensor as tt  # noqa: E402
+from nn.data import DataLoader  # noqa: E402
+from nn.datasets import MNIST  # noqa: E402
+from nn.plot import plot_image_rows  # noqa: E402
+from nn.training import format_table  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bottleneck", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--limit", type=int, default=None, help="use only N training (and test) images")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", default="runs/autoencoder")
+    return parser.parse_args(argv)
+
+
+@tt.no_grad()
+def mean_error(model, loader, loss_fn):
+    model.eval()
+    total = sum(loss_fn(model(x), x.flatten(1)).item() * len(x) for x, _ in loader)
+    return total / len(loader.dataset)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tt.manual_seed(args.seed)
+    # Pixels in [0, 1] (no normalisation), so the sigmoid output can match them.
+    train, test = (MNIST(split, data_dir=args.data_dir, val_size=0, normalize=False, limit=args.limit,
+                         device=args.device) for split in ("train", "test"))
+    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, seed=args.seed)
+
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, args.bottleneck),
+                            nn.ReLU())
+    decoder = nn.Sequential(nn.Linear(args.bottleneck, 256), nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid())
+    model = nn.Sequential(encoder, decoder).to(args.device)
+    optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
+    loss_fn = nn.MSELoss()
+
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False)
+        for step, (x, _) in enumerate(bar):            # the labels are not used
+            loss = loss_fn(model(x), x.flatten(1))     # the target is the input itself
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % 20 == 0:
+                bar.set_postfix(mse=f"{loss.item():.4f}")
+        tqdm.write(f"epoch {epoch}: train mse {mean_error(model, DataLoader(train, 1000), loss_fn):.4f}")
+
+    train_mse, test_mse = (mean_error(model, DataLoader(ds, 1000), loss_fn) for ds in (train, test))
+    images = tt.tensor(test[:10][0])                    # (10, 1, 28, 28) on the dataset's device
+    with tt.no_grad():
+        rebuilt = model(images).numpy().reshape(-1, 28, 28)
+    path = plot_image_rows({"original": images.numpy()[:, 0], "rebuilt": rebuilt},
+                           Path(args.out_dir) / "autoencoder.png",
+                           title=f"autoencoder, bottleneck {args.bottleneck} (784 -> {args.bottleneck} -> 784)")
+    print()
+    print(format_table(["bottleneck", "compression", "train mse", "test mse"],
+                       [[args.bottleneck, f"{784 / args.bottleneck:.1f}x", train_mse, test_mse]]))
+    print(f"\nplot: {path}")
+    return test_mse
+
+
+if __name__ == "__main__":
+    main()

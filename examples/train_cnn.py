@@ -1,0 +1,64 @@
+"""Train LeNet-5 (with batch normalisation) on MNIST or Fashion-MNIST.
+
+    python examples/train_cnn.py                          # MNIST, 10 epochs: about 99% test accuracy
+    python examples/train_cnn.py --dataset fashion        # Fashion-MNIST: about 90%
+    python examples/train_cnn.py --limit 512 --epochs 1   # a quick check that everything runs
+
+Writes <out-dir>/lenet_<dataset>.png: loss and accuracy per epoch, train (solid) and validation (dashed).
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nn  # noqa: E402
+import tinytensor as tt  # noqa: E402
+from models.lenet import LeNet  # noqa: E402
+from nn.data import DataLoader  # noqa: E402
+from nn.datasets import DATASETS  # noqa: E402
+from nn.plot import plot_curves  # noqa: E402
+from nn.training import add_training_args, evaluate, fit, format_table, make_optimizer  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_false")
+    parser.add_argument("--augment", action="store_true", help="random shifts of up to 2 pixels")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout in the classifier")
+    add_training_args(parser, out_dir="runs/lenet")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tt.manual_seed(args.seed)
+
+    Dataset = DATASETS[args.dataset]
+    train = Dataset("train", data_dir=args.data_dir, limit=args.limit, augment=args.augment,
+                    device=args.device, seed=args.seed)
+    val, test = (Dataset(split, data_dir=args.data_dir, limit=args.limit, device=args.device)
+                 for split in ("val", "test"))
+    print(f"{args.dataset}: {len(train)} train, {len(val)} validation, {len(test)} test images")
+
+    model = LeNet(batch_norm=args.batch_norm, dropout=args.dropout).to(args.device)
+    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
+    scheduler = nn.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)   # lr decays to 0 by the last epoch
+    history = fit(model, DataLoader(train, batch_size=args.batch_size, shuffle=True, seed=args.seed),
+                  DataLoader(val, batch_size=1000), optimizer, args.epochs, patience=args.patience,
+                  scheduler=scheduler, checkpoint=args.checkpoint, name="LeNet")
+    _, test_acc = evaluate(model, DataLoader(test, batch_size=1000))
+
+    path = plot_curves({"LeNet": history}, Path(args.out_dir) / f"lenet_{args.dataset}.png",
+                       title=f"LeNet-5 on {args.dataset}, {args.optimizer}")
+    seconds = sum(history["seconds_per_epoch"]) / len(history["seconds_per_epoch"])
+    print()
+    print(format_table(["dataset", "epochs", "val acc", "test acc", "s/epoch"],
+                       [[args.dataset, len(history["val_acc"]), history["val_acc"][-1], test_acc, f"{seconds:.1f}"]]))
+    print(f"\nplot: {path}")
+    return test_acc
+
+
+if __name__ == "__main__":
+    main()

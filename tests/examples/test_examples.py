@@ -1,0 +1,58 @@
+"""Every example script runs end to end with tiny settings and writes its plot (each in a few seconds)."""
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run_example(name, *args):
+    """Run examples/<name>.py as a script with these arguments; return what its main() returned."""
+    argv = sys.argv
+    sys.argv = [name, *map(str, args)]
+    try:
+        namespace = runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="example")
+        return namespace["main"]()
+    finally:
+        sys.argv = argv
+
+
+def test_train_mnist_compares_dropout_and_checkpoints(shared_data, tmp_path, capsys):
+    rows = run_example("train_mnist", "--limit", 512, "--epochs", 1, "--compare-dropout", "0,0.3",
+                       "--data-dir", shared_data / "mnist", "--out-dir", tmp_path,
+                       "--checkpoint", tmp_path / "mlp.npz", "--patience", 2)
+    assert (tmp_path / "mnist_mlp.png").stat().st_size > 10_000
+    assert [row[0] for row in rows] == ["0", "0.3"]
+    assert all(0.3 < row[4] <= 1 for row in rows)            # test accuracy well above chance (0.1)
+    assert (tmp_path / "mlp.dropout0.3.npz").is_file()
+    assert "train-val gap" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_train_cnn(shared_data, tmp_path, dataset):
+    folder = shared_data / ("mnist" if dataset == "mnist" else "fashion-mnist")
+    test_acc = run_example("train_cnn", "--dataset", dataset, "--limit", 512, "--epochs", 1, "--augment",
+                           "--data-dir", folder, "--out-dir", tmp_path)
+    assert (tmp_path / f"lenet_{dataset}.png").stat().st_size > 10_000
+    assert 0 <= test_acc <= 1
+
+
+def test_logistic_regression_separates_two_clouds(tmp_path):
+    accuracy = run_example("logistic_regression", "--epochs", 5, "--out-dir", tmp_path)
+    assert accuracy > 0.9
+    assert (tmp_path / "logistic_regression.png").stat().st_size > 10_000
+
+
+def test_universal_approximation_wider_fits_better(tmp_path):
+    rows = run_example("universal_approximation", "--widths", "1,16", "--steps", 300, "--out-dir", tmp_path)
+    assert rows[1][2] < rows[0][2]                                # mse falls as the layer widens
+    assert (tmp_path / "universal_approximation.png").stat().st_size > 10_000
+
+
+def test_autoencoder(shared_data, tmp_path):
+    test_mse = run_example("autoencoder", "--limit", 512, "--epochs", 1, "--data-dir", shared_data / "mnist",
+                           "--out-dir", tmp_path)
+    assert 0 < test_mse < 0.25
+    assert (tmp_path / "autoencoder.png").stat().st_size > 5_000
