@@ -1,0 +1,139 @@
+"""One training step of a 784-256-256-10 ReLU MLP (forward, cross-entropy, backward, SGD update).
+
+Times tinytensor beside a hand-written raw-NumPy step of the same network, and beside PyTorch on the CPU
+when it is installed, in the same process. The sides alternate within each repeat so that machine noise
+hits them alike; the table gives medians in ms/step and each side's ratio to tinytensor.
+
+    python benchmarks/mlp_step.py                 # 1 BLAS thread (the fair comparison)
+    python benchmarks/mlp_step.py --threads 2
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for every side")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
+    parser.add_argument("--repeats", type=int, default=7, help="timed blocks per side")
+    return parser.parse_args()
+
+
+args = parse_args()
+for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[name] = str(args.threads)   # must happen before NumPy is imported
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import nn  # noqa: E402
+import tinytensor as tt  # noqa: E402
+
+SIZES = (784, 256, 256, 10)
+LR = 0.01
+
+
+def make_batch(rng):
+    x = rng.standard_normal((args.batch, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], args.batch)
+    return x, y
+
+
+def tinytensor_step_fn(x, y):
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                          nn.Linear(256, 10))
+    optimizer = nn.optim.SGD(model.parameters(), lr=LR)
+    xt, yt = tt.tensor(x), tt.tensor(y)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(xt), yt)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def numpy_step_fn(x, y):
+    """The same step written by hand: float32, weights (in, out), mean cross-entropy."""
+    rng = np.random.default_rng(0)
+    weights = [rng.uniform(-1, 1, (n_in, n_out)).astype(np.float32) / np.sqrt(n_in)
+               for n_in, n_out in zip(SIZES[:-1], SIZES[1:])]
+    biases = [np.zeros(n_out, np.float32) for n_out in SIZES[1:]]
+    rows = np.arange(len(y))
+
+    def step():
+        activations = [x]
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            h = activations[-1] @ w + b
+            if i < len(weights) - 1:
+                np.maximum(h, 0, out=h)
+            activations.append(h)
+        logits = activations[-1]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        probs /= probs.sum(axis=1, keepdims=True)
+        grad = probs
+        grad[rows, y] -= 1
+        grad /= len(y)
+        for i in reversed(range(len(weights))):
+            grad_w = activations[i].T @ grad
+            grad_b = grad.sum(axis=0)
+            if i > 0:
+                grad = grad @ weights[i].T
+                grad *= activations[i] > 0
+            weights[i] -= LR * grad_w
+            biases[i] -= LR * grad_b
+    return step
+
+
+def torch_step_fn(x, y):
+    import torch
+    torch.set_num_threads(args.threads)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def time_block(step):
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    return (time.perf_counter() - start) / args.steps * 1e3
+
+
+def main():
+    x, y = make_batch(np.random.default_rng(0))
+    sides = {"tinytensor": tinytensor_step_fn(x, y), "raw NumPy": numpy_step_fn(x, y)}
+    try:
+        sides["PyTorch (CPU)"] = torch_step_fn(x, y)
+    except ImportError:
+        print("PyTorch is not installed: comparing with raw NumPy only")
+    for step in sides.values():    # warm up caches and allocators
+        time_block(step)
+    times = {name: [] for name in sides}
+    for _ in range(args.repeats):
+        for name, step in sides.items():
+            times[name].append(time_block(step))
+    reference = statistics.median(times["tinytensor"])
+    print(f"\nMLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, SGD, "
+          f"{args.threads} BLAS thread(s); median of {args.repeats} blocks of {args.steps} steps\n")
+    print(f"{'side':<16}{'ms/step':>10}{'vs tinytensor':>16}")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{name:<16}{median:>10.3f}{median / reference:>15.2f}x")
+
+
+if __name__ == "__main__":
+    main()
