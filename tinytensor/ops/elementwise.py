@@ -314,30 +314,50 @@ _ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1
 
 def _rational(t, num, den):
     """(num[-1] t^n + num[0] t^(n-1) + ... + num[n-1]) / (t^n + den[0] t^(n-1) + ... + den[n-1]),
-    Cody's layout: the leading numerator coefficient is stored last."""
-    top, bottom = num[-1] * t, t
+    Cody's layout: the leading numerator coefficient is stored last. Horner's rule, in place."""
+    top, bottom = t * num[-1], t.copy()
     for p, q in zip(num[:len(den) - 1], den[:-1]):
-        top, bottom = (top + p) * t, (bottom + q) * t
-    return (top + num[len(den) - 1]) / (bottom + den[-1])
+        top += p
+        top *= t
+        bottom += q
+        bottom *= t
+    top += num[len(den) - 1]
+    bottom += den[-1]
+    top /= bottom
+    return top
 
 
 def erf_array(x, xp):
-    """erf of an array (float64-accurate to ~1e-15), on NumPy or CuPy; same dtype as x."""
+    """erf of a float array (float64-accurate to ~1e-15), on NumPy or CuPy; same dtype as x."""
     if xp.__name__ == "cupy":
         from cupyx.scipy.special import erf as cupy_erf
         return cupy_erf(x)
-    y = xp.minimum(xp.abs(x), 30.0)                                         # erfc(30) < 1e-300
+    if x.ndim == 0:                                   # keep every step below an array, not a scalar
+        return erf_array(x.reshape(1), xp).reshape(())
+    y = xp.abs(x, out=xp.empty_like(x))
+    xp.minimum(y, 30.0, out=y)                        # erfc(30) < 1e-300
     near_zero = xp.clip(x, -0.46875, 0.46875)
-    small = near_zero * _rational(near_zero * near_zero, _ERF_A, _ERF_B)    # |x| <= 0.46875
-    middle = _rational(xp.clip(y, 0.46875, 4.0), _ERF_C, _ERF_D)            # 0.46875 < |x| <= 4
-    big = xp.maximum(y, 4.0)
-    inv_square = 1 / (big * big)
-    tail = (1 / math.sqrt(math.pi) - inv_square * _rational(inv_square, _ERF_P, _ERF_Q)) / big
-    # erfc(y) = exp(-y^2) R(y); y^2 = r^2 + (y - r)(y + r) with r = y rounded down to 1/16 keeps exp exact.
-    rounded = xp.floor(y * 16) / 16
-    decay = xp.exp(-rounded * rounded) * xp.exp(-(y - rounded) * (y + rounded))
-    erfc = decay * xp.where(y <= 4.0, middle, tail)
-    return xp.where(y <= 0.46875, small, xp.copysign(1 - erfc, x)).astype(x.dtype, copy=False)
+    small = _rational(near_zero * near_zero, _ERF_A, _ERF_B)
+    small *= near_zero                                # erf(x) for |x| <= 0.46875
+    # Beyond that, erfc(y) = exp(-y^2) R(y) with R rational in y up to 4 and in 1/y^2 above 4.
+    erf = _rational(xp.clip(y, 0.46875, 4.0), _ERF_C, _ERF_D)
+    use_small = y <= 0.46875
+    if (y > 4.0).any():                               # rare in practice: skip the work when absent
+        big = xp.maximum(y, 4.0)
+        inv_square = big * big
+        xp.reciprocal(inv_square, out=inv_square)
+        tail = _rational(inv_square, _ERF_P, _ERF_Q)
+        tail *= inv_square
+        xp.subtract(1 / math.sqrt(math.pi), tail, out=tail)
+        tail /= big
+        erf = xp.where(y <= 4.0, erf, tail)
+    decay = xp.multiply(y, y, out=y)
+    xp.negative(decay, out=decay)
+    xp.exp(decay, out=decay)                          # exp(-y^2)
+    erf *= decay                                      # erfc(|x|)
+    xp.subtract(1, erf, out=erf)
+    erf *= xp.sign(x)
+    return xp.where(use_small, small, erf)
 
 
 class Erf(Function):
