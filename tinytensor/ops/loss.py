@@ -154,7 +154,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     _check_reduction("cross_entropy", reduction)
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0 and 1, got {label_smoothing}")
-    if _raw(target, logits).dtype.kind == "f":
+    raw = _raw(target, logits)
+    if raw.dtype.kind == "f" and tuple(raw.shape) == tuple(logits.shape):
         return _cross_entropy_probabilities(logits, target, weight, reduction, label_smoothing)
     z, flat, shape = _classes_last("cross_entropy", logits, target, ignore_index)
     weight = _class_weight("cross_entropy", weight, z.shape[1], logits)
@@ -164,7 +165,6 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
 
 def _cross_entropy_probabilities(logits, target, weight, reduction, smoothing):
     """-sum_c weight_c y_c log softmax(z)_c with y given as probabilities; "mean" divides by the rows."""
-    _same_shape("cross_entropy", logits, target)
     axis = 0 if logits.ndim == 1 else 1
     classes = logits.shape[axis]
     if smoothing:
