@@ -335,3 +335,8 @@ def test_the_same_graph_runs_on_the_gpu():
     y = x.detach().cpu().requires_grad_()
     (y.cuda() * 3).sum().backward()               # the gradient comes back to the CPU leaf
     np.testing.assert_allclose(y.grad.numpy(), [3, 3])
+
+
+def test_gradgradcheck_of_a_linear_op_checks_a_zero_hessian():
+    x = tt.randn(2, 3, dtype=tt.float64, requires_grad=True)
+    assert tt.gradgradcheck(lambda t: t.reshape(3, 2) * 2, (x,))
