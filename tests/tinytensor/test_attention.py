@@ -1,0 +1,75 @@
+"""scaled_dot_product_attention against a NumPy reference: no mask, bool mask, float mask, causal."""
+import numpy as np
+import pytest
+
+import tinytensor as tt
+from tests.helpers import check_op
+
+
+def attention_reference(q, k, v, allowed=None, added=None, scale=None):
+    scores = q @ k.swapaxes(-1, -2) * (1 / np.sqrt(q.shape[-1]) if scale is None else scale)
+    if added is not None:
+        scores = scores + added
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    return weights / weights.sum(-1, keepdims=True) @ v
+
+
+@pytest.fixture
+def qkv(rng):
+    return rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2))
+
+
+def test_attention_plain_and_scale(device, qkv):
+    check_op(lambda q, k, v: tt.scaled_dot_product_attention(q, k, v, scale=0.3),
+             lambda q, k, v: attention_reference(q, k, v, scale=0.3), *qkv, device=device)
+
+
+def test_attention_bool_mask(device, rng, qkv):
+    allowed = rng.random((3, 5)) > 0.4
+    allowed[:, 0] = True
+    mask = tt.tensor(allowed, device=device)
+    check_op(lambda q, k, v: tt.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+             lambda q, k, v: attention_reference(q, k, v, allowed=allowed), *qkv, device=device)
+
+
+def test_attention_float_mask_is_added(device, rng, qkv):
+    added = rng.standard_normal((2, 3, 5))
+    check_op(lambda q, k, v, m: tt.scaled_dot_product_attention(q, k, v, attn_mask=m),
+             lambda q, k, v, m: attention_reference(q, k, v, added=m), *qkv, added, device=device)
+
+
+def test_attention_causal(device, rng):
+    q, k, v = (rng.standard_normal((1, 2, 4, 3)) for _ in range(3))
+    out = check_op(lambda q, k, v: tt.scaled_dot_product_attention(q, k, v, is_causal=True),
+                   lambda q, k, v: attention_reference(q, k, v, allowed=np.tril(np.ones((4, 4), bool))),
+                   q, k, v, device=device)
+    np.testing.assert_allclose(out.detach().numpy()[..., 0, :], v[..., 0, :])   # the first query sees key 0 only
+
+
+def test_fully_masked_rows_give_zeros_not_nan(device, qkv):
+    allowed = np.ones((3, 5), bool)
+    allowed[1] = False
+    q, k, v = (tt.tensor(a, device=device, requires_grad=True) for a in qkv)
+    out = tt.scaled_dot_product_attention(q, k, v, attn_mask=tt.tensor(allowed, device=device))
+    out.sum().backward()
+    np.testing.assert_array_equal(out.detach().numpy()[:, 1], 0)
+    for t in (q, k, v):
+        assert np.isfinite(t.grad.numpy()).all()
+    np.testing.assert_array_equal(q.grad.numpy()[:, 1], 0)
+
+
+def test_attention_dropout_keeps_expectation_and_zeroes_some(device):
+    q = tt.zeros(1, 200, 4, device=device)
+    v = tt.ones(1, 8, 1, device=device)
+    out = tt.scaled_dot_product_attention(q, tt.zeros(1, 8, 4, device=device), v, dropout_p=0.5).numpy()
+    assert 0.8 < out.mean() < 1.2 and out.std() > 0.05   # uniform weights 1/8, half dropped, rest doubled
+
+
+def test_attention_errors():
+    with pytest.raises(ValueError, match=r"q \(2, 3\) and k \(2, 4\) must share the last axis"):
+        tt.scaled_dot_product_attention(tt.zeros(2, 3), tt.zeros(2, 4), tt.zeros(2, 4))
+    with pytest.raises(ValueError, match="not both"):
+        tt.scaled_dot_product_attention(tt.zeros(2, 3), tt.zeros(2, 3), tt.zeros(2, 3),
+                                        attn_mask=tt.ones(2, 2), is_causal=True)
