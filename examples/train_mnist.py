@@ -46,6 +46,7 @@ def main(argv=None):
         tt.manual_seed(args.seed)                      # same initial weights and batches for every rate
         model = MLP(sizes, dropout=rate).to(args.device)
         optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
+        scheduler = nn.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)   # lr decays to 0 by the end
         train_loader = DataLoader(data["train"], batch_size=args.batch_size, shuffle=True, seed=args.seed)
         val_loader = DataLoader(data["val"], batch_size=1000)
         checkpoint = args.checkpoint
@@ -53,7 +54,7 @@ def main(argv=None):
             checkpoint = str(Path(checkpoint).with_suffix(f".dropout{rate}.npz"))
         label = f"dropout {rate}"
         history = fit(model, train_loader, val_loader, optimizer, args.epochs, patience=args.patience,
-                      checkpoint=checkpoint, name=label)
+                      scheduler=scheduler, checkpoint=checkpoint, name=label)
         histories[label] = history
         # Final figures in eval mode (dropout off), so train and validation are measured alike.
         train_acc, val_acc, test_acc = (evaluate(model, DataLoader(data[split], batch_size=1000))[1]
