@@ -4,6 +4,7 @@ Every backward is written with Tensor operations, so it can be differentiated ag
 is piecewise constant (relu, abs, maximum, clip) it is a mask saved as a constant: its own derivative is
 zero, which is exactly right away from the kinks.
 """
+import contextlib
 import math
 
 from ..autograd import Function
@@ -29,6 +30,11 @@ def broadcasting(name, ufunc, a, b):
         return ufunc(a, b)
     except ValueError:
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
+
+
+def quiet(xp, **kinds):
+    """NumPy's errstate (e.g. over="ignore") where the warning is about a correct inf; CuPy never warns."""
+    return xp.errstate(**kinds) if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
 def _constant(array, like):
@@ -248,14 +254,13 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
-        # Stable for any x: with e = exp(-|x|) <= 1 nothing overflows, and
-        # sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0.
-        e = xp.abs(x, out=xp.empty_like(x))          # out=: an array even when x is 0-d
-        xp.negative(e, out=e)
-        xp.exp(e, out=e)
-        y = xp.where(x >= 0, 1.0, e)
-        e += 1
-        y /= e
+        # For x << 0, exp(-x) overflows to inf and y = 1 / inf = 0: the right limit, so the overflow
+        # warning is silenced. Four passes over memory, one new array.
+        y = xp.negative(x, out=xp.empty_like(x))      # out=: an array even when x is 0-d
+        with quiet(xp, over="ignore"):
+            xp.exp(y, out=y)
+        y += 1
+        xp.reciprocal(y, out=y)
         ctx.save_for_backward(y)
         return y
 
@@ -470,13 +475,14 @@ class Clip(Function):
     @staticmethod
     def forward(ctx, x, low, high):
         xp = ctx.xp
-        inside = xp.ones(x.shape, dtype=bool)
+        y, inside = x, None
         if low is not None:
-            inside &= x >= low
+            y, inside = xp.maximum(x, low), x >= low
         if high is not None:
-            inside &= x <= high
+            below = x <= high
+            y, inside = xp.minimum(y, high), (below if inside is None else inside & below)
         ctx.save_for_backward(inside)
-        return xp.clip(x, low, high)
+        return y
 
     @staticmethod
     def backward(ctx, grad):

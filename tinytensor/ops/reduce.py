@@ -2,12 +2,10 @@
 
 Also the reductions that keep the shape (softmax, log_softmax) since they are built on one.
 """
-import contextlib
-
 from ..autograd import Function
 from ..tensor import Tensor, int64
 from .common import normalize_axis
-from .elementwise import exp, sqrt
+from .elementwise import exp, quiet, sqrt
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax", "argmax",
            "argmin", "sum_to"]
@@ -98,7 +96,7 @@ class LogSumExp(Function):
         shift = x.max(axis=axes, keepdims=True)
         shift = xp.where(xp.isfinite(shift), shift, 0)      # all -inf: log(0) + 0 = -inf, not NaN
         total = xp.exp(x - shift).sum(axis=axes, keepdims=True)
-        with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
+        with quiet(xp, divide="ignore"):
             y = xp.log(total) + shift                       # log(0) = -inf is right here
         if not keepdims:
             y = y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
