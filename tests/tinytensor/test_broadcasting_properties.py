@@ -77,3 +77,25 @@ def test_incompatible_shapes_name_both(shapes):
         assert str(err) == f"mul: shapes {bad} and {other} cannot be broadcast together"
     else:
         raise AssertionError("mismatched shapes were accepted")
+
+
+REDUCTIONS = {"sum": (tt.sum, np.sum), "mean": (tt.mean, np.mean), "max": (tt.max, np.max),
+              "var": (tt.var, np.var)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=4), data=st.data(),
+       name=st.sampled_from(sorted(REDUCTIONS)), keepdims=st.booleans())
+def test_reductions_over_random_axes(shape, data, name, keepdims):
+    ndim = len(shape)
+    axes = data.draw(st.lists(st.integers(-ndim, ndim - 1), unique_by=lambda a: a % ndim, max_size=ndim))
+    axis = tuple(axes) if data.draw(st.booleans()) or len(axes) != 1 else axes[0]
+    op, reference = REDUCTIONS[name]
+    x = np.random.default_rng(len(shape)).permutation(int(np.prod(shape))).reshape(shape) * 0.5
+    tx = tt.tensor(x, dtype=tt.float64, requires_grad=True)
+    out = op(tx, axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(out.detach().numpy(), reference(x, axis=axis, keepdims=keepdims), rtol=1e-12)
+    out.sum().backward()
+    assert tx.grad.shape == x.shape
+    if name == "sum":       # each element feeds exactly one output
+        np.testing.assert_array_equal(tx.grad.numpy(), np.ones(shape))

@@ -258,3 +258,11 @@ def test_a_wrong_backward_is_caught(monkeypatch, rng):
     monkeypatch.setattr(elementwise.Tanh, "backward", staticmethod(lambda ctx, g: g * (1 - ctx.saved_tensors[0])))
     with pytest.raises(AssertionError):
         check_op(tt.tanh, np.tanh, rng.standard_normal((2, 3)))
+
+
+@pytest.mark.parametrize("name", ["relu", "abs", "leaky_relu", "clip", "neg"])
+def test_piecewise_linear_ops_have_zero_second_derivative(name, device, rng):
+    op = UNARY[name][0]
+    x = tt.tensor(away_from_zero(rng, (2, 3)), dtype=tt.float64, device=device, requires_grad=True)
+    (first,) = tt.grad(op(x).sum(), x, create_graph=True)
+    assert not first.requires_grad      # a constant slope: nothing left to differentiate
