@@ -140,10 +140,10 @@ class Col2Im(Function):
 
 
 def _pair(value, name, op):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+    pair = (value, value) if hasattr(value, "__index__") else tuple(value)
+    if len(pair) != 2 or not all(hasattr(v, "__index__") for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return pair
+    return tuple(int(v) for v in pair)
 
 
 def _geometry(op, x, kernel, stride, padding, dilation):
