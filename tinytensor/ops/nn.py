@@ -417,7 +417,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     if allowed is not None:
         scores = where(allowed, scores, float(xp.finfo(scores.dtype).min))
     attention = softmax(scores, -1)
-    if allowed is not None:
+    if allowed is not None and not is_causal:     # causal: every query sees at least key 0
         attends = allowed.any(axis=-1, keepdims=True)
         if not bool(attends.all()):
             attention = attention * _constant(attends.astype(scores.dtype), scores)
