@@ -54,17 +54,12 @@ UNARY = {
 }
 
 
-# Their derivative is constant (piecewise): no second derivative to check (gradgradcheck needs one).
-PIECEWISE_LINEAR = {"neg", "abs", "relu", "leaky_relu", "clip", "clip_low", "clone", "add", "sub", "maximum",
-                    "minimum"}
-
-
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_forward_and_derivatives(name, device, rng):
     op, reference, make = UNARY[name]
     shape = (2, 3)
     x = make(rng, shape) if make else rng.standard_normal(shape)
-    check_op(op, reference, x, device=device, second_order=name not in PIECEWISE_LINEAR)
+    check_op(op, reference, x, device=device, second_order=True)
 
 
 @pytest.mark.parametrize("name", ["exp", "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "softplus", "abs"])
@@ -102,7 +97,7 @@ def test_binary_broadcasting(name, shapes, device, rng):
     op, reference, make_b = BINARY[name]
     a = np.asarray(away_from_zero(rng, shapes[0], 0.5, 2.0))     # a 0-d array, not a NumPy scalar
     b = np.asarray(make_b(rng, shapes[1]) if make_b else rng.standard_normal(shapes[1]))
-    out = check_op(op, reference, a, b, device=device, second_order=name not in PIECEWISE_LINEAR)
+    out = check_op(op, reference, a, b, device=device, second_order=True)
     assert out.shape == np.broadcast_shapes(*shapes)
 
 
@@ -110,7 +105,7 @@ def test_where_broadcasting(device, rng):
     cond = rng.standard_normal((2, 3)) > 0
     check_op(lambda a, b: tt.where(tt.tensor(cond, device=device), a, b),
              lambda a, b: np.where(cond, a, b),
-             rng.standard_normal((3,)), rng.standard_normal((2, 1)), device=device)
+             rng.standard_normal((3,)), rng.standard_normal((2, 1)), device=device, second_order=True)
 
 
 def test_where_with_scalar_branch_keeps_dtype_and_gradient(device):
