@@ -168,12 +168,14 @@ def test_clip_needs_a_bound():
         tt.clip(tt.ones(2))
 
 
-def test_erf_matches_math_erf_to_float64_precision():
+def test_erf_matches_math_erf_to_float64_precision(device):
     x = np.concatenate([np.linspace(-7, 7, 20001), np.geomspace(1e-12, 30, 2000), [0.0, 0.46875, 4.0]])
     x = np.concatenate([x, -x])
-    got = tt.erf(tt.tensor(x, dtype=tt.float64)).numpy()
+    got = tt.erf(tt.tensor(x, dtype=tt.float64, device=device)).numpy()
     np.testing.assert_allclose(got, np_erf(x), rtol=2e-15, atol=5e-16)
-    assert tt.erf(tt.tensor([np.inf, -np.inf, 1e300], dtype=tt.float64)).tolist() == [1.0, -1.0, 1.0]
+    extremes = tt.tensor([np.inf, -np.inf, 1e300], dtype=tt.float64, device=device)
+    assert tt.erf(extremes).tolist() == [1.0, -1.0, 1.0]
+    assert tt.erf(tt.tensor([0.5, -5.0], device=device)).dtype == tt.float32
 
 
 def test_sigmoid_softplus_extreme_inputs_are_finite_and_accurate(device):
