@@ -59,8 +59,8 @@ def main(argv=None):
         with tt.no_grad():
             fitted = model(x)
             mse = loss_fn(fitted, y).item()
-        fits[f"width {width} (mse {mse:.4f})"] = fitted.numpy()[:, 0]
-        rows.append([width, sum(p.size for p in model.parameters()), mse])
+        fits[f"width {width} (mse {mse:.1e})"] = fitted.numpy()[:, 0]
+        rows.append([width, sum(p.size for p in model.parameters()), f"{mse:.2e}"])
 
     path = plot_fits(xs[:, 0], target(xs[:, 0]), fits, Path(args.out_dir) / "universal_approximation.png",
                      title="one hidden tanh layer fitting sin(3x) + 0.3 x^2")
