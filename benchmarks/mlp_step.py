@@ -60,7 +60,7 @@ def tinytensor_step_fn(x, y):
 def numpy_step_fn(x, y):
     """The same step written by hand: float32, weights (in, out), mean cross-entropy."""
     rng = np.random.default_rng(0)
-    weights = [rng.uniform(-1, 1, (n_in, n_out)).astype(np.float32) / np.sqrt(n_in)
+    weights = [(rng.uniform(-1, 1, (n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
                for n_in, n_out in zip(SIZES[:-1], SIZES[1:])]
     biases = [np.zeros(n_out, np.float32) for n_out in SIZES[1:]]
     rows = np.arange(len(y))
