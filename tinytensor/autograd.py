@@ -113,25 +113,11 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        device = None
-        arrays = []
-        needs_grad = []
-        for arg in args:
-            if isinstance(arg, Tensor):
-                if device is None:
-                    device = arg.device
-                elif arg.device != device:
-                    raise RuntimeError(
-                        f"device mismatch: {cls.__name__} got a {device} tensor and a {arg.device} "
-                        "tensor; move one with .to(...)")
-                arrays.append(arg.data)
-                needs_grad.append(arg.requires_grad)
-            else:
-                arrays.append(arg)
-                needs_grad.append(False)
-        device = device or "cpu"
+        arrays = [arg.data if isinstance(arg, Tensor) else arg for arg in args]
+        needs_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad for arg in args)
+        device = _common_device(cls.__name__, args)
         ctx = Context(Tensor._xp_for(device), device)
-        ctx.needs_input_grad = tuple(needs_grad)
+        ctx.needs_input_grad = needs_grad
         output = cls.forward(ctx, *arrays)
         result = Tensor._from_array(output, device)
         if _grad_enabled and any(needs_grad) and result.dtype.kind == "f":
@@ -149,6 +135,21 @@ class Function:
             result._ctx = ctx
         ctx._to_save = ()
         return result
+
+
+def _common_device(op_name, args):
+    """The device all Tensor arguments share; an error naming both when they differ."""
+    if backend.cuda_unused():
+        return "cpu"              # no GPU array can exist yet: skip the checks
+    device = None
+    for arg in args:
+        if isinstance(arg, Tensor):
+            if device is None:
+                device = arg.device
+            elif arg.device != device:
+                raise RuntimeError(f"device mismatch: {op_name} got a {device} tensor and a {arg.device} "
+                                   "tensor; move one with .to(...)")
+    return device or "cpu"
 
 
 _OUTPUT = object()   # marks the output among saved values (kept as data alone, to avoid a cycle)

@@ -38,6 +38,11 @@ def _load_cupy():
     raise RuntimeError(_cupy_error)
 
 
+def cuda_unused():
+    """True until a CUDA device is first used (so every array is still a NumPy one)."""
+    return _cupy is None
+
+
 def is_available():
     """True when CuPy is installed and at least one CUDA GPU can be used."""
     try:

@@ -67,6 +67,9 @@ def reshape(x, *shape):
             x.size != known if not unknown else (known == 0 or x.size % known)):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} elements) "
                          f"into shape {shape} (at most one -1, and the sizes must multiply to {x.size})")
+    shape = tuple(x.size // known if n == -1 else n for n in shape)
+    if shape == x.shape:
+        return x
     return _view_of(Reshape.apply(x, shape), x)
 
 
