@@ -6,6 +6,7 @@ hits them alike; the table gives medians in ms/step and each side's ratio to tin
 
     python benchmarks/mlp_step.py                 # 1 BLAS thread (the fair comparison)
     python benchmarks/mlp_step.py --threads 2
+    python benchmarks/mlp_step.py --device cuda   # tinytensor and PyTorch on the GPU (NumPy stays on CPU)
 """
 import argparse
 import os
@@ -20,6 +21,7 @@ def parse_args():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=7, help="timed blocks per side")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda, for tinytensor and PyTorch")
     return parser.parse_args()
 
 
@@ -45,16 +47,16 @@ def make_batch(rng):
 
 def tinytensor_step_fn(x, y):
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
+                          nn.Linear(256, 10)).to(args.device)
     optimizer = nn.optim.SGD(model.parameters(), lr=LR)
-    xt, yt = tt.tensor(x), tt.tensor(y)
+    xt, yt = tt.tensor(x, device=args.device), tt.tensor(y, device=args.device)
 
     def step():
         loss = nn.functional.cross_entropy(model(xt), yt)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return step
+    return step, tt.cuda.synchronize
 
 
 def numpy_step_fn(x, y):
@@ -85,31 +87,36 @@ def numpy_step_fn(x, y):
             if i > 0:
                 grad = grad @ weights[i].T
                 grad *= activations[i] > 0
-            weights[i] -= LR * grad_w
+                weights[i] -= LR * grad_w
             biases[i] -= LR * grad_b
-    return step
+    return step, lambda: None
 
 
 def torch_step_fn(x, y):
     import torch
     torch.set_num_threads(args.threads)
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10)).to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(args.device), torch.from_numpy(y).to(args.device)
+    synchronize = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(xt), yt)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return step
+    return step, synchronize
 
 
-def time_block(step):
+def time_block(side):
+    """ms per step over one block, waiting for the GPU (if any) before reading the clock."""
+    step, synchronize = side
+    synchronize()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
+    synchronize()
     return (time.perf_counter() - start) / args.steps * 1e3
 
 
@@ -117,17 +124,17 @@ def main():
     x, y = make_batch(np.random.default_rng(0))
     sides = {"tinytensor": tinytensor_step_fn(x, y), "raw NumPy": numpy_step_fn(x, y)}
     try:
-        sides["PyTorch (CPU)"] = torch_step_fn(x, y)
+        sides[f"PyTorch ({args.device})"] = torch_step_fn(x, y)
     except ImportError:
         print("PyTorch is not installed: comparing with raw NumPy only")
-    for step in sides.values():    # warm up caches and allocators
-        time_block(step)
+    for side in sides.values():    # warm up caches and allocators
+        time_block(side)
     times = {name: [] for name in sides}
     for _ in range(args.repeats):
-        for name, step in sides.items():
-            times[name].append(time_block(step))
+        for name, side in sides.items():
+            times[name].append(time_block(side))
     reference = statistics.median(times["tinytensor"])
-    print(f"\nMLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, SGD, "
+    print(f"\nMLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, SGD, device {args.device}, "
           f"{args.threads} BLAS thread(s); median of {args.repeats} blocks of {args.steps} steps\n")
     print(f"{'side':<16}{'ms/step':>10}{'vs tinytensor':>16}")
     for name, samples in times.items():
