@@ -45,7 +45,7 @@ class Linear(Function):
         rows = grad.reshape(-1, weight.shape[0])                                      # (rows, out)
         grad_x = (rows @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
         grad_weight = rows.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
-        grad_bias = grad if ctx.needs_input_grad[2] else None    # the engine sums it down to (out,)
+        grad_bias = rows.sum(axis=0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
 
 
