@@ -17,12 +17,12 @@ class GradcheckError(AssertionError):
 
 
 def _as_float64_inputs(inputs):
-    """Fresh float64 leaves (same requires_grad) for float tensors; other inputs unchanged."""
+    """Fresh float64 leaves (same device and requires_grad) for float tensors; other inputs unchanged."""
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     result = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
-            x = Tensor(x.data, dtype=float64).requires_grad_(x.requires_grad)
+            x = Tensor(x.data, dtype=float64, device=x.device).requires_grad_(x.requires_grad)
         result.append(x)
     return tuple(result)
 

@@ -340,3 +340,16 @@ def test_the_same_graph_runs_on_the_gpu():
 def test_gradgradcheck_of_a_linear_op_checks_a_zero_hessian():
     x = tt.randn(2, 3, dtype=tt.float64, requires_grad=True)
     assert tt.gradgradcheck(lambda t: t.reshape(3, 2) * 2, (x,))
+
+
+def test_gradcheck_runs_on_the_device_of_its_inputs(device):
+    """The float64 copies gradcheck makes stay where the inputs are, so the cuda suite tests the GPU."""
+    seen = []
+
+    def square(t):
+        seen.append((t.device, t.dtype))
+        return t * t
+
+    x = tt.tensor([1.0, -2.0], device=device, requires_grad=True)   # float32: upcast, not moved
+    assert tt.gradcheck(square, (x,)) and tt.gradgradcheck(square, (x,))
+    assert set(seen) == {(tt.tensor(0.0, device=device).device, tt.float64)}
