@@ -61,4 +61,9 @@ def randint(low, high=None, size=(), dtype=None, device="cpu"):
 
 def randperm(n, device="cpu"):
     """A random permutation of 0..n-1 (int64)."""
-    return _filled(lambda xp, s, d: generator(device).permutation(n).astype(d), (), int64, device, False)
+    def draw(xp, shape, dtype):
+        rng = generator(device)
+        if hasattr(rng, "permutation"):
+            return rng.permutation(n).astype(dtype)
+        return rng.random(n).argsort().astype(dtype)   # CuPy's Generator has no permutation: sort random keys
+    return _filled(draw, (), int64, device, False)

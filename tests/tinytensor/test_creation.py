@@ -223,3 +223,20 @@ def test_round_trip_to_the_gpu_keeps_values_and_gradient():
     (y * y).sum().backward()
     assert x.grad.device == "cpu" and x.grad.tolist() == [2.0, 4.0]
     assert y.cpu().tolist() == [1.0, 2.0]
+
+
+def test_randperm_without_a_permutation_method(monkeypatch):
+    """CuPy's Generator has no permutation(); randperm then sorts random keys, still seeded."""
+    from tinytensor import random as tt_random
+
+    class OnlyRandom:
+        def __init__(self, rng):
+            self.random = rng.random
+
+    plain = tt_random.generator
+    monkeypatch.setattr(tt_random, "generator", lambda device="cpu": OnlyRandom(plain(device)))
+    tt.manual_seed(5)
+    first = tt.randperm(50)
+    tt.manual_seed(5)
+    assert first.dtype == tt.int64 and sorted(first.tolist()) == list(range(50))
+    assert tt.randperm(50).tolist() == first.tolist()
