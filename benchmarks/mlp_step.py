@@ -87,7 +87,7 @@ def numpy_step_fn(x, y):
             if i > 0:
                 grad = grad @ weights[i].T
                 grad *= activations[i] > 0
-                weights[i] -= LR * grad_w
+            weights[i] -= LR * grad_w
             biases[i] -= LR * grad_b
     return step, lambda: None
 
