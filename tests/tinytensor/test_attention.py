@@ -73,3 +73,22 @@ def test_attention_errors():
     with pytest.raises(ValueError, match="not both"):
         tt.scaled_dot_product_attention(tt.zeros(2, 3), tt.zeros(2, 3), tt.zeros(2, 3),
                                         attn_mask=tt.ones(2, 2), is_causal=True)
+
+
+def test_attention_dropout_values_and_gradients_under_a_fixed_seed(device, qkv):
+    """Reseeding before each call fixes the dropout mask, so gradcheck can compare against it."""
+    q, k, v = qkv
+
+    def attend(q, k, v):
+        tt.manual_seed(7)
+        return tt.scaled_dot_product_attention(q, k, v, dropout_p=0.3)
+
+    def reference(q, k, v):
+        tt.manual_seed(7)    # the same draws dropout makes: uniform (2, 3, 5) in the scores' dtype
+        keep = tt.rand(2, 3, 5, dtype=tt.float64, device=device).numpy() >= 0.3
+        scores = q @ k.swapaxes(-1, -2) / 2.0
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+        return (weights * keep / 0.7) @ v
+
+    check_op(attend, reference, q, k, v, device=device)
