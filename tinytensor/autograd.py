@@ -113,14 +113,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        arrays = [arg.data if isinstance(arg, Tensor) else arg for arg in args]
-        needs_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad for arg in args)
         device = _common_device(cls.__name__, args)
-        ctx = Context(Tensor._xp_for(device), device)
-        ctx.needs_input_grad = needs_grad
-        output = cls.forward(ctx, *arrays)
+        ctx = Context(backend.xp_for(device), device)
+        ctx.needs_input_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad for arg in args)
+        output = cls.forward(ctx, *[arg.data if isinstance(arg, Tensor) else arg for arg in args])
         result = Tensor._from_array(output, device)
-        if _grad_enabled and any(needs_grad) and result.dtype.kind == "f":
+        if _grad_enabled and any(ctx.needs_input_grad) and result.dtype.kind == "f":
             ctx.fn = cls
             # Edges of the graph: the node that made each input, or the leaf itself, or None.
             ctx.parents = tuple(

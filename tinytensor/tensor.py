@@ -42,7 +42,7 @@ class Tensor:
     def _from_array(cls, array, device):
         """Wrap an array without copying (used by every operation; `device` is where it lives)."""
         tensor = cls.__new__(cls)
-        if not backend.is_array(array):   # a NumPy scalar from a full reduction
+        if type(array) is not np.ndarray and not backend.is_array(array):   # a NumPy scalar from a full reduction
             array = backend.xp_for(device).asarray(array)
         tensor._set(array)
         return tensor

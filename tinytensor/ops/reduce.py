@@ -14,8 +14,9 @@ TENSOR_METHODS = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softm
 
 
 def _expand_to_input(grad, input_shape, axes, keepdims):
-    """Put back the reduced axes as size 1 so `grad` broadcasts against the input."""
-    if keepdims or not axes:
+    """Put back the reduced axes as size 1 so `grad` broadcasts against the input. Leading axes
+    (a full sum, a sum over the batch) need nothing: broadcasting adds missing axes at the front."""
+    if keepdims or axes == tuple(range(len(axes))):
         return grad
     shape = [1 if i in axes else n for i, n in enumerate(input_shape)]
     return grad.reshape(shape)

@@ -148,7 +148,9 @@ class Transpose(Function):
 
 def transpose(x, *axes):
     """Permute axes like NumPy (`axes` is a full permutation); with none, reverse them (`x.T`)."""
-    axes = _shape_arg(axes) or tuple(reversed(range(x.ndim)))
+    axes = _shape_arg(axes)
+    if not axes:                        # x.T (in every linear backward): reversed axes need no checks
+        return x if x.ndim < 2 else _view_of(Transpose.apply(x, tuple(range(x.ndim - 1, -1, -1))), x)
     in_range = all(-x.ndim <= a < x.ndim for a in axes)
     normalized = tuple(a % x.ndim for a in axes) if in_range else ()
     if not in_range or sorted(normalized) != list(range(x.ndim)):
