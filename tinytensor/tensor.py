@@ -42,14 +42,10 @@ class Tensor:
     def _from_array(cls, array, device):
         """Wrap an array without copying (used by every operation; `device` is where it lives)."""
         tensor = cls.__new__(cls)
-        if type(array) is not np.ndarray and not backend.is_array(array):   # a NumPy scalar from a full reduction
+        if not backend.is_array(array):   # a NumPy scalar from a full reduction
             array = backend.xp_for(device).asarray(array)
         tensor._set(array)
         return tensor
-
-    @staticmethod
-    def _xp_for(device):
-        return backend.xp_for(device)
 
     # ------------------------------------------------------------------ attributes
     @property
