@@ -241,25 +241,18 @@ class Module:
     def state_dict(self):
         """Parameters and persistent buffers by dotted name, as detached tensors sharing their memory
         (copy them, e.g. `{k: v.numpy().copy() ...}`, to keep a snapshot while training goes on)."""
-        state = OrderedDict()
-        for prefix, module in self.named_modules():
-            dot = f"{prefix}." if prefix else ""
-            for name, param in module._parameters.items():
-                if param is not None:
-                    state[dot + name] = param.detach()
-            for name, buffer in module._buffers.items():
-                if buffer is not None and name not in module._non_persistent:
-                    state[dot + name] = buffer.detach()
-        return state
+        return OrderedDict((key, value.detach()) for key, value in self._state_entries().items())
 
-    def _state_entries(self):
-        """dotted name -> the Parameter or buffer that state_dict reads it from."""
-        entries = {}
-        for prefix, module in self.named_modules():
-            dot = f"{prefix}." if prefix else ""
-            for name, value in list(module._parameters.items()) + list(module._buffers.items()):
-                if value is not None and name not in module._non_persistent:
-                    entries[dot + name] = value
+    def _state_entries(self, prefix=""):
+        """dotted name -> the Parameter or persistent buffer saved under it: this module's own
+        parameters, then its buffers, then each child's entries. A module reachable by two paths
+        (weight tying) is listed under both, as in PyTorch, so the keys match its state dicts."""
+        entries = OrderedDict()
+        for name, value in list(self._parameters.items()) + list(self._buffers.items()):
+            if value is not None and name not in self._non_persistent:
+                entries[prefix + name] = value
+        for name, module in self.named_children():
+            entries.update(module._state_entries(f"{prefix}{name}."))
         return entries
 
     def load_state_dict(self, state_dict, strict=True):
@@ -374,6 +367,8 @@ class ModuleList(_ModuleSequence):
         return ModuleList(module for _, module in items)
 
     def __setitem__(self, index, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList holds Modules, not {type(module).__name__}")
         self._modules[str(self._position(index))] = module
 
     def extend(self, modules):
@@ -401,6 +396,8 @@ class ModuleDict(Module):
 
     def __setitem__(self, name, module):
         if name in self._modules:
+            if not isinstance(module, Module):
+                raise TypeError(f"ModuleDict holds Modules, not {type(module).__name__}")
             self._modules[name] = module
         else:
             self.add_module(name, module)

@@ -142,8 +142,57 @@ def test_load_state_dict_accepts_numpy_arrays():
     identity = layer.weight.data
     layer.load_state_dict({"weight": weight, "bias": np.zeros(3)})
     assert layer.weight.data is identity and layer.weight.dtype == tt.float32   # in place, dtype kept
-    np.testing.assert_array_equal(layer.weight.numpy() if not layer.weight.requires_grad
-                                  else layer.weight.detach().numpy(), weight)
+    np.testing.assert_array_equal(layer.weight.detach().numpy(), weight)
+
+
+# The names and shapes PyTorch gives each layer's state_dict, so weights move with a NumPy round trip.
+PYTORCH_STATE = [
+    (lambda: nn.Linear(3, 2), {"weight": (2, 3), "bias": (2,)}),
+    (lambda: nn.Linear(3, 2, bias=False), {"weight": (2, 3)}),
+    (lambda: nn.Conv2d(4, 6, 3, groups=2), {"weight": (6, 2, 3, 3), "bias": (6,)}),
+    (lambda: nn.Conv2d(2, 4, (3, 1), bias=False), {"weight": (4, 2, 3, 1)}),
+    (lambda: nn.BatchNorm2d(3), {"weight": (3,), "bias": (3,), "running_mean": (3,), "running_var": (3,),
+                                 "num_batches_tracked": ()}),
+    (lambda: nn.BatchNorm1d(3, affine=False), {"running_mean": (3,), "running_var": (3,),
+                                               "num_batches_tracked": ()}),
+    (lambda: nn.BatchNorm1d(3, track_running_stats=False), {"weight": (3,), "bias": (3,)}),
+    (lambda: nn.LayerNorm((2, 3)), {"weight": (2, 3), "bias": (2, 3)}),
+    (lambda: nn.LayerNorm(4, elementwise_affine=False), {}),
+    (lambda: nn.Embedding(5, 4, padding_idx=0), {"weight": (5, 4)}),
+    (lambda: nn.CrossEntropyLoss(weight=[1.0, 2.0]), {"weight": (2,)}),
+    (lambda: nn.Sequential(nn.Dropout(), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Identity()), {}),
+]
+
+
+@pytest.mark.parametrize("make, expected", PYTORCH_STATE)
+def test_state_dict_names_and_shapes_match_pytorch(make, expected):
+    state = make().state_dict()
+    assert {key: tuple(value.shape) for key, value in state.items()} == expected
+    assert list(state) == list(expected)        # and in PyTorch's order
+
+
+def test_numpy_round_trip_reproduces_the_outputs(rng):
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, groups=2), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    model(tt.tensor(rng.standard_normal((8, 2, 5, 5)).astype(np.float32)))   # moves the running stats
+    arrays = {key: value.numpy().copy() for key, value in model.state_dict().items()}
+    tt.manual_seed(1)
+    fresh = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, groups=2), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    fresh.load_state_dict(arrays)
+    x = tt.tensor(rng.standard_normal((2, 2, 5, 5)).astype(np.float32))
+    with tt.no_grad():
+        np.testing.assert_array_equal(fresh.eval()(x).numpy(), model.eval()(x).numpy())
+    assert int(fresh[1].num_batches_tracked.item()) == 1
+
+
+def test_a_shared_module_is_saved_under_each_name_like_pytorch():
+    layer = nn.Linear(2, 2)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert len(list(model.parameters())) == 2               # but trained once
+    model.load_state_dict({key: np.full(tuple(v.shape), 3.0) for key, v in model.state_dict().items()})
+    assert (layer.weight.detach().numpy() == 3).all()
 
 
 def test_load_state_dict_strict_errors_name_keys_and_shapes():
@@ -221,3 +270,7 @@ def test_module_list_and_dict_register_their_modules():
     assert list(heads) == ["a", "b"] and "b" in heads and len(heads) == 2
     parent = nn.Sequential(blocks)
     assert parent.num_parameters() == 2 + 2 + 4
+    with pytest.raises(TypeError, match="ModuleList holds Modules, not int"):
+        blocks[0] = 3
+    with pytest.raises(TypeError, match="ModuleDict holds Modules, not list"):
+        heads["a"] = []
