@@ -15,6 +15,11 @@ def as_tensor_like(value, like):
     return Tensor(array, dtype=dtype, device=like.device)
 
 
+def constant(array, like):
+    """A constant Tensor (no gradient) holding `array`, on like's device."""
+    return Tensor._from_array(array, like.device)
+
+
 def operands(a, b):
     """Both operands of a binary op, with non-Tensors made to fit the Tensor one."""
     if isinstance(a, Tensor):

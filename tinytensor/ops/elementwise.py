@@ -9,7 +9,7 @@ import math
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import operands
+from .common import constant, operands
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "abs", "exp", "log", "log1p", "sqrt", "sin", "cos",
            "tanh", "sigmoid", "relu", "leaky_relu", "erf", "gelu", "softplus", "maximum", "minimum", "clip",
@@ -35,11 +35,6 @@ def broadcasting(name, ufunc, a, b):
 def quiet(xp, **kinds):
     """NumPy's errstate (e.g. over="ignore") where the warning is about a correct inf; CuPy never warns."""
     return xp.errstate(**kinds) if hasattr(xp, "errstate") else contextlib.nullcontext()
-
-
-def _constant(array, like):
-    """A constant Tensor (no gradient) holding `array`, on like's device."""
-    return Tensor._from_array(array, like.device)
 
 
 # ----------------------------------------------------------------------------------- arithmetic
@@ -282,7 +277,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return grad * _constant(y.data > 0, y)
+        return grad * constant(y.data > 0, y)
 
 
 class LeakyRelu(Function):
@@ -444,7 +439,7 @@ class Softplus(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         slope = sigmoid(x * ctx.beta if ctx.beta != 1 else x)
-        linear = _constant(x.data * ctx.beta > ctx.threshold, x)
+        linear = constant(x.data * ctx.beta > ctx.threshold, x)
         return grad * where(linear, 1.0, slope), None, None
 
 

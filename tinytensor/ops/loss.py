@@ -4,21 +4,16 @@ cross_entropy is one fused Function for class-index targets (the hot path of eve
 `cross_entropy_composite` is the same loss from log_softmax and nll_loss, and
 tests/tinytensor/test_fused.py checks that both agree, with weights, ignore_index and label smoothing.
 """
-import contextlib
-
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from .elementwise import clip, log, softplus
+from .common import constant
+from .elementwise import clip, log, quiet, softplus
 from .reduce import log_softmax, softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 TENSOR_METHODS = []
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _constant(array, like):
-    return Tensor._from_array(array, like.device)
 
 
 def _check_reduction(op, reduction):
@@ -141,7 +136,7 @@ class CrossEntropy(Function):
         a_sum = a.sum(axis=1, keepdims=True)                    # (rows, 1)
         if grad.ndim:                                           # reduction="none": one gradient per row
             grad = grad.reshape(rows, 1)
-        return (p * _constant(a_sum, z) - _constant(a, z)) * grad, None, None, None, None, None
+        return (p * constant(a_sum, z) - constant(a, z)) * grad, None, None, None, None, None
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -172,7 +167,7 @@ def _cross_entropy_probabilities(logits, target, weight, reduction, smoothing):
     terms = log_softmax(logits, axis) * target
     weight = _class_weight("cross_entropy", weight, classes, logits)
     if weight is not None:
-        terms = terms * _constant(weight.reshape((classes,) + (1,) * (logits.ndim - axis - 1)), logits)
+        terms = terms * constant(weight.reshape((classes,) + (1,) * (logits.ndim - axis - 1)), logits)
     return _reduce(-terms.sum(axis), reduction)
 
 
@@ -184,10 +179,10 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     weight = _class_weight("nll_loss", weight, x.shape[1], log_probs)
     xp = log_probs._xp
     safe, row_weight = _row_weights(xp, flat, weight, ignore_index, log_probs.dtype)
-    loss = -x[xp.arange(x.shape[0]), safe] * _constant(row_weight, log_probs)       # (rows,)
+    loss = -x[xp.arange(x.shape[0]), safe] * constant(row_weight, log_probs)       # (rows,)
     if reduction == "none":
         return loss.reshape(shape)
-    return loss.sum() if reduction == "sum" else loss.sum() / _constant(row_weight.sum(), log_probs)
+    return loss.sum() if reduction == "sum" else loss.sum() / constant(row_weight.sum(), log_probs)
 
 
 def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, reduction="mean",
@@ -207,9 +202,9 @@ def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, redu
     class_weight = xp.ones(classes, dtype=logits.dtype) if weight is None else weight
     class_weight = class_weight.reshape((classes,) + (1,) * (logits.ndim - axis - 1))
     valid = _raw(target, logits) != ignore_index
-    smooth = -(log_p * _constant(class_weight, logits)).sum(axis) * _constant(valid.astype(logits.dtype), logits)
+    smooth = -(log_p * constant(class_weight, logits)).sum(axis) * constant(valid.astype(logits.dtype), logits)
     if reduction == "mean":
-        smooth = smooth.sum() / _constant(_row_weights(xp, flat, weight, ignore_index, logits.dtype)[1].sum(),
+        smooth = smooth.sum() / constant(_row_weights(xp, flat, weight, ignore_index, logits.dtype)[1].sum(),
                                           logits)
     elif reduction == "sum":
         smooth = smooth.sum()
@@ -234,7 +229,7 @@ class BinaryCrossEntropy(Function):
     def forward(ctx, p, t):
         xp = ctx.xp
         ctx.save_for_backward(p, t)
-        with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
+        with quiet(xp, divide="ignore"):
             log_p = xp.maximum(xp.log(p), -100)
             log_q = xp.maximum(xp.log1p(-p), -100)
         return -(t * log_p + (1 - t) * log_q)
@@ -254,7 +249,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     PyTorch (so p = 0 or 1 gives a large finite loss, not inf); weight multiplies each element."""
     _check_reduction("binary_cross_entropy", reduction)
     if not isinstance(target, Tensor):
-        target = _constant(_raw(target, input).astype(input.dtype), input)
+        target = constant(_raw(target, input).astype(input.dtype), input)
     _same_shape("binary_cross_entropy", input, target)
     raw = input.data
     if raw.size and bool(((raw < 0) | (raw > 1)).any()):

@@ -12,16 +12,12 @@ from ..autograd import Function, is_grad_enabled, no_grad
 from ..random import generator
 from ..tensor import Tensor
 from .elementwise import sqrt, where
+from .common import constant
 from .reduce import softmax
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
            "batch_norm", "scaled_dot_product_attention"]
 TENSOR_METHODS = []
-
-
-def _constant(array, like):
-    """A constant Tensor (no gradient) holding `array`, on like's device."""
-    return Tensor._from_array(array, like.device)
 
 
 # ----------------------------------------------------------------------------------- linear
@@ -210,7 +206,7 @@ class MaxPool2d(Function):
         n, c = grad.shape[:2]
         (kh, kw), (oh, ow) = ctx.geometry[1], ctx.geometry[-1]
         one_hot = xp.arange(kh * kw).reshape(1, 1, -1, 1, 1) == ctx.winner      # (N, C, kh*kw, OH, OW)
-        cols = grad.reshape(n, c, 1, oh, ow) * _constant(one_hot, grad)
+        cols = grad.reshape(n, c, 1, oh, ow) * constant(one_hot, grad)
         return Col2Im.apply(cols.reshape(n, c, kh, kw, oh, ow), ctx.geometry), None
 
 
@@ -269,7 +265,7 @@ def dropout(x, p=0.5, training=True):
     uniform = generator(x.device).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
     scale = xp.asarray(1 / (1 - p), dtype=x.dtype)
     mask = (uniform >= p).astype(x.dtype) * scale        # kept with probability 1 - p
-    return x * _constant(mask, x)
+    return x * constant(mask, x)
 
 
 # ----------------------------------------------------------------------------------- normalization
@@ -420,7 +416,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     if allowed is not None and not is_causal:     # causal: every query sees at least key 0
         attends = allowed.any(axis=-1, keepdims=True)
         if not bool(attends.all()):
-            attention = attention * _constant(attends.astype(scores.dtype), scores)
+            attention = attention * constant(attends.astype(scores.dtype), scores)
     if dropout_p > 0:
         attention = dropout(attention, dropout_p)
     return attention @ v
