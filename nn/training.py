@@ -9,20 +9,42 @@ One step is the four lines every framework has: forward, loss, backward, update
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 import tinytensor as tt
 
+from . import optim
 from .losses import CrossEntropyLoss
+
+
+class RunningMetrics:
+    """Sums of the loss and of the correct predictions over the batches seen so far.
+
+    The sums stay arrays on the batches' device: adding to them does not wait for a GPU, only reading
+    `means()` does (so a training loop syncs when it prints, not at every step)."""
+
+    def __init__(self):
+        self.loss_sum = self.correct = 0.0
+        self.seen = 0
+
+    def add(self, loss, logits, y):
+        """loss: the batch's mean loss (0-d Tensor); logits (N, C); y (N,) class indices."""
+        n = len(y)
+        self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
+        self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
+        self.seen += n
+
+    def means(self):
+        """(mean loss, accuracy) over the samples seen."""
+        return float(self.loss_sum) / self.seen, float(self.correct) / self.seen
 
 
 def train_epoch(model, loader, optimizer, loss_fn, desc="train"):
     """One pass over `loader`, updating the model; returns (mean loss, accuracy) over the samples seen.
 
-    A tqdm bar shows the running mean loss."""
+    A tqdm bar shows the running mean loss (read every 20 steps)."""
     model.train()
-    total_loss = correct = seen = 0
+    metrics = RunningMetrics()
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
     for step, (x, y) in enumerate(bar):
         logits = model(x)
@@ -31,13 +53,10 @@ def train_epoch(model, loader, optimizer, loss_fn, desc="train"):
         loss.backward()
         optimizer.step()
 
-        n = len(y)
-        total_loss += loss.item() * n
-        correct += int((logits.data.argmax(axis=1) == y.data).sum())
-        seen += n
+        metrics.add(loss.detach(), logits.detach(), y)
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}")
-    return total_loss / seen, correct / seen
+            bar.set_postfix(loss=f"{metrics.means()[0]:.4f}")
+    return metrics.means()
 
 
 @tt.no_grad()
@@ -47,14 +66,12 @@ def evaluate(model, loader, loss_fn=None):
     loss_fn = loss_fn or CrossEntropyLoss()
     was_training = model.training
     model.eval()
-    total_loss = correct = seen = 0
+    metrics = RunningMetrics()
     for x, y in loader:
         logits = model(x)
-        total_loss += loss_fn(logits, y).item() * len(y)
-        correct += int((logits.data.argmax(axis=1) == y.data).sum())
-        seen += len(y)
+        metrics.add(loss_fn(logits, y), logits, y)
     model.train(was_training)
-    return total_loss / seen, correct / seen
+    return metrics.means()
 
 
 class EarlyStopping:
@@ -71,17 +88,12 @@ class EarlyStopping:
         self.epoch += 1
         if val_loss < self.best_loss:
             self.best_loss, self.best_epoch = val_loss, self.epoch
-            self.best_state = {name: value.copy() for name, value in _arrays(model.state_dict()).items()}
+            self.best_state = {name: value.data.copy() for name, value in model.state_dict().items()}
         return self.patience is not None and self.epoch - self.best_epoch >= self.patience
 
     def restore(self, model):
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
-
-
-def _arrays(state):
-    return {name: value.data if isinstance(value, tt.Tensor) else np.asarray(value)
-            for name, value in state.items()}
 
 
 def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patience=None, scheduler=None,
@@ -91,32 +103,37 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
     Returns the history {'train_loss', 'train_acc', 'val_loss', 'val_acc': one value per epoch,
     'best_epoch', 'seconds_per_epoch'}. With patience, stops after that many epochs without a better
     validation loss and the model gets the weights of its best validation epoch back.
-    checkpoint: a path; after every epoch {'model', 'optimizer', 'epoch', 'history'} is written there
-    with tt.save (atomic: an interrupted run leaves the previous checkpoint whole)."""
+    checkpoint: a path; after every epoch {'model', 'optimizer', 'scheduler' (when given), 'epoch',
+    'history'} is written there with tt.save (atomic: an interrupted run leaves the previous checkpoint
+    whole)."""
     loss_fn = loss_fn or CrossEntropyLoss()
     history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "seconds_per_epoch": []}
     stopper = EarlyStopping(patience)
+    prefix = f"{name} " if name else ""
     if checkpoint is not None:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = train_epoch(model, train_loader, optimizer, loss_fn,
-                                            desc=f"{name} epoch {epoch}/{epochs}".strip())
+                                            desc=f"{prefix}epoch {epoch}/{epochs}")
         history["seconds_per_epoch"].append(time.perf_counter() - start)
         val_loss, val_acc = evaluate(model, val_loader, loss_fn)
         for key, value in zip(("train_loss", "train_acc", "val_loss", "val_acc"),
                               (train_loss, train_acc, val_loss, val_acc)):
             history[key].append(value)
-        tqdm.write(f"{name} epoch {epoch:2d}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
+        tqdm.write(f"{prefix}epoch {epoch:2d}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
                    f"val loss {val_loss:.4f} acc {val_acc:.4f} | {history['seconds_per_epoch'][-1]:.1f} s")
         if scheduler is not None:
             scheduler.step()
         stop = stopper.update(val_loss, model)
         if checkpoint is not None:
-            tt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                     "history": history}, checkpoint)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                     "history": history}
+            if scheduler is not None:
+                state["scheduler"] = scheduler.state_dict()
+            tt.save(state, checkpoint)
         if stop:
-            tqdm.write(f"{name} early stop: no better validation loss since epoch {stopper.best_epoch}")
+            tqdm.write(f"{prefix}early stop: no better validation loss since epoch {stopper.best_epoch}")
             break
     if patience is not None:
         stopper.restore(model)
@@ -151,7 +168,6 @@ def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_d
 
 def make_optimizer(name, parameters, lr=None, weight_decay=0.0):
     """'adam' -> Adam, 'sgd' -> SGD with momentum 0.9; lr None takes DEFAULT_LR[name]."""
-    from . import optim
     lr = DEFAULT_LR[name] if lr is None else lr
     if name == "sgd":
         return optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
