@@ -131,34 +131,44 @@ def test_zero_grad():
     assert p.grad is None
 
 
+def two_groups(first, second):
+    """A group with the optimizer's defaults and one with its own settings (as for "no decay on biases")."""
+    return [{"params": [first]}, {"params": [second], "lr": 0.05, "weight_decay": 0.0}]
+
+
 @pytest.mark.parametrize("make", [
-    lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-    lambda ps: nn.optim.Adam(ps, lr=0.1, amsgrad=True),
-    lambda ps: nn.optim.AdamW(ps, lr=0.1),
-])
+    lambda ps: nn.optim.SGD(two_groups(*ps), lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: nn.optim.SGD(two_groups(*ps), lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: nn.optim.Adam(two_groups(*ps), lr=0.1, amsgrad=True, weight_decay=0.01),
+    lambda ps: nn.optim.AdamW(two_groups(*ps), lr=0.1),
+], ids=["sgd-momentum", "sgd-nesterov", "adam-amsgrad", "adamw"])
 def test_state_dict_resume_is_bit_identical(make, tmp_path, rng):
     """Three steps straight, or one step, a save to disk, a fresh optimizer loading it, two more steps."""
-    start = rng.standard_normal((3, 2)).astype(np.float32)
-    grads = [rng.standard_normal((3, 2)).astype(np.float32) for _ in range(3)]
+    starts = [rng.standard_normal(shape).astype(np.float32) for shape in ((3, 2), (2,))]
+    grads = [[rng.standard_normal(s.shape).astype(np.float32) for s in starts] for _ in range(3)]
 
-    def steps(p, optimizer, gs):
-        for g in gs:
-            p.grad = tt.tensor(g)
+    def steps(ps, optimizer, gs):
+        for step_grads in gs:
+            for p, g in zip(ps, step_grads):
+                p.grad = tt.tensor(g)
             optimizer.step()
 
-    p = nn.Parameter(tt.tensor(start))
-    steps(p, make([p]), grads)
+    straight = [nn.Parameter(tt.tensor(s)) for s in starts]
+    steps(straight, make(straight), grads)
 
-    q = nn.Parameter(tt.tensor(start))
-    first = make([q])
-    steps(q, first, grads[:1])
-    tt.save({"optimizer": first.state_dict(), "param": q.detach()}, tmp_path / "ckpt.npz")
+    first_half = [nn.Parameter(tt.tensor(s)) for s in starts]
+    first = make(first_half)
+    steps(first_half, first, grads[:1])
+    tt.save({"optimizer": first.state_dict(), "params": [p.detach() for p in first_half]}, tmp_path / "ckpt.npz")
     saved = tt.load(tmp_path / "ckpt.npz")
-    r = nn.Parameter(saved["param"])
-    second = make([r])
+    resumed = [nn.Parameter(p) for p in saved["params"]]
+    second = make(resumed)
+    second.param_groups[1]["lr"] = 123.0                                 # the file's settings must win
     second.load_state_dict(saved["optimizer"])
-    steps(r, second, grads[1:])
-    np.testing.assert_array_equal(r.detach().numpy(), p.detach().numpy())
+    assert second.param_groups[1]["lr"] == 0.05
+    steps(resumed, second, grads[1:])
+    for a, b in zip(resumed, straight):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_load_state_dict_checks_groups_and_copies():
@@ -202,6 +212,19 @@ def test_cosine_annealing():
     expected = [0.2 + 0.8 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(5)]
     np.testing.assert_allclose(lrs(scheduler, 4), expected)
     assert expected[2] == pytest.approx(0.6)
+
+
+def test_schedules_give_the_numbers_pytorch_gives():
+    """Written out from the closed forms, for lr 0.1: StepLR(step_size=2, gamma=0.1) and
+    CosineAnnealingLR(T_max=10): 0.05 (1 + cos(pi t / 10)); past T_max the cosine turns back up, as in PyTorch."""
+    step = nn.optim.StepLR(nn.optim.SGD([param()], lr=0.1), step_size=2, gamma=0.1)
+    np.testing.assert_allclose(lrs(step, 4), [0.1, 0.1, 0.01, 0.01, 0.001], rtol=1e-12)
+    cosine = nn.optim.CosineAnnealingLR(nn.optim.SGD([param()], lr=0.1), T_max=10)
+    values = lrs(cosine, 11)
+    np.testing.assert_allclose(values[:4], [0.1, 0.09755282581475769, 0.09045084971874738,
+                                            0.07938926261462367], rtol=1e-12)
+    assert values[5] == pytest.approx(0.05) and values[10] == pytest.approx(0.0, abs=1e-17)
+    assert values[11] == pytest.approx(values[9])
 
 
 def test_warmup_cosine():
