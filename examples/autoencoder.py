@@ -71,7 +71,7 @@ def main(argv=None):
         tqdm.write(f"epoch {epoch}: train mse {mean_error(model, DataLoader(train, 1000), loss_fn):.4f}")
 
     train_mse, test_mse = (mean_error(model, DataLoader(ds, 1000), loss_fn) for ds in (train, test))
-    images = tt.tensor(test[:10][0])                    # (10, 1, 28, 28) on the dataset's device
+    images = tt.tensor(test[:10][0], device=args.device)   # (10, 1, 28, 28), beside the model
     with tt.no_grad():
         rebuilt = model(images).numpy().reshape(-1, 28, 28)
     path = plot_image_rows({"original": images.numpy()[:, 0], "rebuilt": rebuilt},
