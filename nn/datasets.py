@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import tinytensor as tt
 from tinytensor import backend
 from tinytensor.download import DownloadError, cache_dir, download
 
@@ -140,11 +141,11 @@ def fetch_files(source, data_dir=None, allow_download=True):
     """Path of each of the source's four files: found locally, in the cache, or downloaded there."""
     folders = [Path(data_dir)] if data_dir is not None else local_folders(source)
     target = Path(data_dir) if data_dir is not None else cache_dir() / source.name
-    paths, missing, reasons = {}, [], []
+    paths, missing, failed_mirrors = {}, [], {}
     for key, (filename, sha256, _) in source.files.items():
         found = next((p for p in map(lambda f: _find_local(f, filename), folders) if p is not None), None)
         if found is None and allow_download:
-            found = _download(source, filename, sha256, target, reasons)
+            found = _download(source, filename, sha256, target, failed_mirrors)
         elif found is None:
             cached = target / filename
             found = cached if cached.is_file() and uncompressed_sha256(cached) == sha256 else None
@@ -153,7 +154,7 @@ def fetch_files(source, data_dir=None, allow_download=True):
         paths[key] = found
     if missing:
         looked = ", ".join(str(f) for f in dict.fromkeys(folders + [target]))
-        how = "downloads are switched off" if not allow_download else "; ".join(dict.fromkeys(reasons))
+        how = "; ".join(failed_mirrors.values()) if allow_download else "downloads are switched off"
         raise DownloadError(
             f"{source.name}: missing {', '.join(missing)} ({how}). Looked in: {looked}. Put the files "
             f"(gzipped or raw) into {target}, or pass data_dir (--data-dir) naming a folder that holds them; "
@@ -161,15 +162,19 @@ def fetch_files(source, data_dir=None, allow_download=True):
     return paths
 
 
-def _download(source, filename, sha256, target, reasons):
-    """Try each mirror; the verified path, or None (with why appended to `reasons`)."""
+def _download(source, filename, sha256, target, failed_mirrors):
+    """Try each mirror that has not failed yet; the verified path, or None. `failed_mirrors` collects
+    mirror -> why it failed, and a failed mirror is not asked again for the next files (offline, that
+    is one wait per mirror, not one per file)."""
     # An absolute cache_subdir replaces the cache folder, so a data_dir receives the download itself.
     for mirror in source.mirrors:
+        if mirror in failed_mirrors:
+            continue
         try:
             return download(mirror + filename, filename, sha256, cache_subdir=str(target.resolve()),
                             digest=uncompressed_sha256)
         except DownloadError as err:
-            reasons.append(str(err).split("; ")[0])
+            failed_mirrors[mirror] = str(err).split("; ")[0]
     return None
 
 
@@ -195,10 +200,15 @@ def load_raw(source, data_dir=None, allow_download=True):
 class RandomShift:
     """Shift each image by a random whole number of pixels in [-max_shift, max_shift] along both axes,
     filling the uncovered border with `fill` (the background value). Works on a batch (N, ..., H, W) or
-    one image (..., H, W) at once, with one gather: no loop over images."""
+    one image (..., H, W) at once, with one gather: no loop over images. seed None draws the seed from
+    tinytensor's generator, so tt.manual_seed makes the shifts repeatable."""
 
     def __init__(self, max_shift=2, fill=0.0, seed=None):
+        if not isinstance(max_shift, int) or max_shift < 0:
+            raise ValueError(f"RandomShift: max_shift must be an int >= 0, got {max_shift!r}")
         self.max_shift, self.fill = max_shift, fill
+        if seed is None:
+            seed = int(tt.random.generator("cpu").integers(2 ** 63))
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, images):
