@@ -19,7 +19,7 @@ import tinytensor as tt  # noqa: E402
 from nn.data import DataLoader  # noqa: E402
 from nn.datasets import MNIST  # noqa: E402
 from nn.plot import plot_image_rows  # noqa: E402
-from nn.training import format_table  # noqa: E402
+from nn.training import add_common_args, format_table  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -30,9 +30,7 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--limit", type=int, default=None, help="use only N training (and test) images")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="runs/autoencoder")
+    add_common_args(parser, out_dir="runs/autoencoder")
     return parser.parse_args(argv)
 
 

@@ -18,7 +18,7 @@ import nn  # noqa: E402
 import tinytensor as tt  # noqa: E402
 from nn.data import DataLoader, TensorDataset  # noqa: E402
 from nn.plot import plot_decision_boundary  # noqa: E402
-from nn.training import format_table  # noqa: E402
+from nn.training import add_common_args, format_table  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,9 +27,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="runs/logistic_regression")
+    add_common_args(parser, out_dir="runs/logistic_regression")
     return parser.parse_args(argv)
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import nn  # noqa: E402
 import tinytensor as tt  # noqa: E402
 from nn.plot import plot_fits  # noqa: E402
-from nn.training import format_table  # noqa: E402
+from nn.training import add_common_args, format_table  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,9 +27,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps per width")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--points", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="runs/universal_approximation")
+    add_common_args(parser, out_dir="runs/universal_approximation")
     return parser.parse_args(argv)
 
 

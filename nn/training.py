@@ -160,7 +160,12 @@ def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_d
                         help="use only N training samples (and at most N validation / test ones): quick runs")
     parser.add_argument("--checkpoint", default=None, help="write model + optimizer state here after each epoch")
     parser.add_argument("--data-dir", default=None, help="folder holding the IDX files (downloaded there if absent)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    return add_common_args(parser, out_dir)
+
+
+def add_common_args(parser, out_dir):
+    """--device, --seed and --out-dir, which every example script takes."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default=out_dir, help="where the PNG goes")
     return parser
