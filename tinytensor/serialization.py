@@ -67,7 +67,11 @@ def load(path, map_location=None):
     if meta.get("format") != _META or meta.get("version", 0) > _FORMAT_VERSION:
         raise ValueError(f"tt.load: {path} has format {meta.get('format')!r} version {meta.get('version')}, "
                          f"which this tinytensor (format version {_FORMAT_VERSION}) cannot read")
-    return _decode(meta["tree"], arrays, target)
+    try:
+        return _decode(meta["tree"], arrays, target)
+    except KeyError as err:
+        raise ValueError(f"tt.load: {path} is damaged: its structure names the array {err} but the archive "
+                         f"holds only {len(arrays)} array(s)") from None
 
 
 def _encode(value, arrays, where):

@@ -107,3 +107,12 @@ def test_no_pickle_is_used(tmp_path):
         tt.save({"objects": np.array([{}, []], dtype=object)}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match="dict key"):
         tt.save({("a", "b"): 1}, tmp_path / "x.npz")
+
+
+def test_a_structure_naming_a_missing_array_is_reported(tmp_path):
+    tt.save({"w": tt.zeros(2), "b": tt.ones(1)}, tmp_path / "ok.npz")
+    with np.load(tmp_path / "ok.npz") as archive:
+        np.savez(tmp_path / "cut.npz", tinytensor=archive["tinytensor"], arr_0=archive["arr_0"])
+    with pytest.raises(ValueError, match="damaged: its structure names the array 'arr_1' but the archive "
+                                         "holds only 1 array"):
+        tt.load(tmp_path / "cut.npz")
