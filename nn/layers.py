@@ -129,6 +129,9 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
+        if not (-x.ndim <= self.start_dim < x.ndim and -x.ndim <= self.end_dim < x.ndim):
+            raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): out of range for "
+                             f"an input of shape {tuple(x.shape)} ({x.ndim} axes)")
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
         return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 

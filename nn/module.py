@@ -207,7 +207,11 @@ class Module:
                 with backend.on_device(device):
                     return backend.move(array, device)
         else:
-            dtype = np.dtype(target)
+            try:
+                dtype = np.dtype(target)
+            except TypeError:
+                raise TypeError(f"Module.to: expected a device ('cpu', 'cuda', 'cuda:N') or a floating "
+                                f"dtype, got {target!r}") from None
             if dtype.kind != "f":
                 raise TypeError(f"Module.to: only floating dtypes can be given, not {dtype}")
 

@@ -195,6 +195,9 @@ def test_flatten_and_identity(rng):
     assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
     assert nn.Flatten(-2)(x).shape == (2, 3, 20)
     assert nn.Identity(54, unused=1)(x) is x
+    with pytest.raises(ValueError, match=r"Flatten\(start_dim=1, end_dim=-1\): out of range for an input "
+                                         r"of shape \(3,\) \(1 axes\)"):
+        nn.Flatten()(tt.zeros(3))
 
 
 def gelu_tanh(x):

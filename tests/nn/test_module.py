@@ -220,6 +220,10 @@ def test_to_float64_keeps_parameter_identity():
     assert block.bn.running_mean.dtype == tt.float64
     assert block.bn.num_batches_tracked.dtype == tt.int64    # integer buffers keep their dtype
     assert block.double() is block
+    with pytest.raises(TypeError, match="expected a device .* or a floating dtype, got 'gpu'"):
+        block.to("gpu")
+    with pytest.raises(TypeError, match="only floating dtypes"):
+        block.to(tt.int64)
 
 
 def test_to_device_keeps_identity(device):

@@ -227,6 +227,16 @@ def test_schedules_give_the_numbers_pytorch_gives():
     assert values[11] == pytest.approx(values[9])
 
 
+def test_schedule_settings_are_checked():
+    optimizer = nn.optim.SGD([param()], lr=1.0)
+    with pytest.raises(ValueError, match="step_size must be a positive int, got 0"):
+        nn.optim.StepLR(optimizer, step_size=0)
+    with pytest.raises(ValueError, match="T_max .* must be > 0, got 0"):
+        nn.optim.CosineAnnealingLR(optimizer, T_max=0)
+    with pytest.raises(ValueError, match="warmup_steps < total_steps, got 5 and 5"):
+        nn.optim.warmup_cosine(optimizer, warmup_steps=5, total_steps=5)
+
+
 def test_warmup_cosine():
     scheduler = nn.optim.warmup_cosine(nn.optim.SGD([param()], lr=1.0), warmup_steps=2, total_steps=6,
                                        min_lr=0.1)
