@@ -38,13 +38,16 @@ REDUCTIONS = {
 }
 
 
+# With axis=() each output is one element: ddof=1 has no degrees of freedom and std has an infinite
+# slope there, so those two pairs are left out.
+REDUCTION_CASES = [(name, axis) for name in REDUCTIONS for axis in AXES
+                   if not (name in ("var_ddof1", "std") and axis == ())]
+
+
 @pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("axis", AXES, ids=str)
-@pytest.mark.parametrize("name", REDUCTIONS)
+@pytest.mark.parametrize("name, axis", REDUCTION_CASES, ids=str)
 def test_reduction(name, axis, keepdims, device, rng):
     op, reference = REDUCTIONS[name]
-    if name in ("var_ddof1", "std") and axis == ():
-        pytest.skip("one element per output: ddof=1 has no degrees of freedom, std has an infinite slope")
     x = distinct(rng, (2, 3, 2))
     out = check_op(lambda x: op(x, axis=axis, keepdims=keepdims),
                    lambda x: reference(x, axis=axis, keepdims=keepdims), x, device=device,
