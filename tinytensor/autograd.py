@@ -64,13 +64,17 @@ class Context:
         """Keep arrays (inputs, the output or intermediates) for backward; read them back as Tensors."""
         self._to_save = values
 
-    @property
-    def saved_tensors(self):
-        """The saved values as Tensors, after checking none was modified in place since it was saved."""
+    def check_not_freed(self):
+        """Raise if an earlier backward (without retain_graph) has already freed this node."""
         if self._saved is None:
             raise RuntimeError(
                 f"{self.name}: trying to backward through the graph a second time, but its saved "
                 "values were freed by the first backward; call backward(retain_graph=True) the first time")
+
+    @property
+    def saved_tensors(self):
+        """The saved values as Tensors, after checking none was modified in place since it was saved."""
+        self.check_not_freed()
         tensors = []
         for tensor, version in self._saved:
             if tensor is _OUTPUT:   # rebuild the output tensor: its data, its version, this node
@@ -245,8 +249,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
             output = node._output()
             if inputs is None and output is not None and output._retains_grad:
                 output.grad = _accumulated_grad(output.grad, grad_output, create_graph)
-            if node._saved is None:
-                node.saved_tensors  # raises: the graph was freed by an earlier backward
+            node.check_not_freed()
             if create_graph and not node.fn.differentiable_backward:
                 raise RuntimeError(f"{node.name}: its backward is not differentiable, so "
                                    "create_graph=True (second derivatives) is not supported through it")
