@@ -11,7 +11,6 @@ hits them alike; the table gives medians in ms/step and each side's ratio to tin
 import argparse
 import os
 import statistics
-import sys
 import time
 
 
@@ -31,9 +30,8 @@ for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import nn  # noqa: E402
 import tinytensor as tt  # noqa: E402
+from tinytensor import nn  # noqa: E402
 
 SIZES = (784, 256, 256, 10)
 LR = 0.01

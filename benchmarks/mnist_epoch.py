@@ -15,7 +15,6 @@ Uses the real MNIST images when they are found locally (see nn/datasets.py), ran
 import argparse
 import os
 import statistics
-import sys
 import time
 
 
@@ -35,13 +34,12 @@ for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import nn  # noqa: E402
 import tinytensor as tt  # noqa: E402
-from models.mlp import MLP  # noqa: E402
-from nn.data import DataLoader, TensorDataset  # noqa: E402
-from nn.datasets import MNIST  # noqa: E402
-from nn.training import format_table, make_optimizer  # noqa: E402
+from tinytensor import nn  # noqa: E402
+from tinytensor.models.mlp import MLP  # noqa: E402
+from tinytensor.nn.data import DataLoader, TensorDataset  # noqa: E402
+from tinytensor.nn.datasets import MNIST  # noqa: E402
+from tinytensor.nn.training import format_table, make_optimizer  # noqa: E402
 
 SIZES = (784, 256, 256, 10)
 LR = {"sgd": 0.05, "adam": 1e-3}[args.optimizer]

@@ -17,7 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-from models.bpe import BPETokenizer, count_chunks, learn_merges_naive
+from tinytensor.models.bpe import BPETokenizer, count_chunks, learn_merges_naive
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "models" / "data" / "tinyshakespeare.txt"

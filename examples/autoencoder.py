@@ -7,19 +7,16 @@ trained to minimise the mean squared error between input and output. No labels a
 Writes <out-dir>/autoencoder.png: test images (top row) and their reconstructions (bottom row).
 """
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import nn  # noqa: E402
-import tinytensor as tt  # noqa: E402
-from nn.data import DataLoader  # noqa: E402
-from nn.datasets import MNIST  # noqa: E402
-from nn.plot import plot_image_rows  # noqa: E402
-from nn.training import add_common_args, format_table  # noqa: E402
+import tinytensor as tt
+from tinytensor import nn
+from tinytensor.nn.data import DataLoader
+from tinytensor.nn.datasets import MNIST
+from tinytensor.nn.plot import plot_image_rows
+from tinytensor.nn.training import add_common_args, format_table
 
 
 def parse_args(argv=None):

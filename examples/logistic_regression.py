@@ -6,19 +6,16 @@ Two Gaussian clouds of 2-D points, one per class. The learned boundary is the li
 where p = 0.5. Writes <out-dir>/logistic_regression.png: the points over the map of p.
 """
 import argparse
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import nn  # noqa: E402
-import tinytensor as tt  # noqa: E402
-from nn.data import DataLoader, TensorDataset  # noqa: E402
-from nn.plot import plot_decision_boundary  # noqa: E402
-from nn.training import add_common_args, format_table  # noqa: E402
+import tinytensor as tt
+from tinytensor import nn
+from tinytensor.nn.data import DataLoader, TensorDataset
+from tinytensor.nn.plot import plot_decision_boundary
+from tinytensor.nn.training import add_common_args, format_table
 
 
 def parse_args(argv=None):

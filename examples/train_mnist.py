@@ -7,18 +7,15 @@
 Writes <out-dir>/mnist_mlp.png: loss and accuracy per epoch, train (solid) and validation (dashed).
 """
 import argparse
-import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import nn  # noqa: E402
-import tinytensor as tt  # noqa: E402
-from models.mlp import MLP  # noqa: E402
-from nn.data import DataLoader  # noqa: E402
-from nn.datasets import MNIST  # noqa: E402
-from nn.plot import plot_curves  # noqa: E402
-from nn.training import add_training_args, evaluate, fit, format_table, make_optimizer  # noqa: E402
+import tinytensor as tt
+from tinytensor import nn
+from tinytensor.models.mlp import MLP
+from tinytensor.nn.data import DataLoader
+from tinytensor.nn.datasets import MNIST
+from tinytensor.nn.plot import plot_curves
+from tinytensor.nn.training import add_training_args, evaluate, fit, format_table, make_optimizer
 
 
 def parse_args(argv=None):

@@ -7,18 +7,15 @@ of points at once to fit y = sin(3x) + 0.3 x^2 on [-2, 2]. Writes <out-dir>/univ
 the target and one fitted curve per width.
 """
 import argparse
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import nn  # noqa: E402
-import tinytensor as tt  # noqa: E402
-from nn.plot import plot_fits  # noqa: E402
-from nn.training import add_common_args, format_table  # noqa: E402
+import tinytensor as tt
+from tinytensor import nn
+from tinytensor.nn.plot import plot_fits
+from tinytensor.nn.training import add_common_args, format_table
 
 
 def parse_args(argv=None):

@@ -15,7 +15,7 @@ How it works, in three steps (docs/bpe.md derives it on a small example):
 A vocabulary is stored as `ranks`: token bytes -> token id (a lower id was learned earlier and is
 joined first). Merges learned here and GPT-2's published files both reduce to that one table.
 
-Run `python -m models.bpe --help` for the command line (train, encode, decode, visualize).
+Run `python -m tinytensor.models.bpe --help` for the command line (train, encode, decode, visualize).
 """
 
 import argparse
@@ -474,7 +474,7 @@ def read_input(file):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m models.bpe", description="Byte-level BPE tokenizer.")
+    parser = argparse.ArgumentParser(prog="python -m tinytensor.models.bpe", description="Byte-level BPE tokenizer.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="learn a vocabulary from a text file")
     train.add_argument("file")

@@ -8,7 +8,7 @@ Shapes through the network for a 28x28 image (channels = (6, 16)):
     conv 5x5       -> (N, 16, 10, 10) -> pool 2 -> (N, 16, 5, 5) -> flatten (N, 400)
     linear 400->120 -> linear 120->84 -> linear 84->10
 """
-import nn
+from tinytensor import nn
 
 
 class LeNet(nn.Module):

@@ -3,7 +3,7 @@
     model = MLP((784, 256, 256, 10), dropout=0.3)     # 784 inputs, two hidden layers of 256, 10 logits
     logits = model(images)                            # images (N, 784) or (N, 1, 28, 28) -> (N, 10)
 """
-import nn
+from tinytensor import nn
 
 
 class MLP(nn.Module):

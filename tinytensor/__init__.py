@@ -4,7 +4,18 @@
     x = tt.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * x).sum().backward()
     x.grad            # tensor([2., 4., 6.])
+
+The layers and models live in tinytensor.nn and tinytensor.models (`from tinytensor import nn`).
 """
+import os as _os
+
+# In a checkout, nn/ and models/ sit beside this folder; setup.cfg installs them as tinytensor.nn and
+# tinytensor.models. When running from a checkout without installing (PYTHONPATH=.), look for
+# subpackages beside this folder too, so both ways give the same module names.
+_checkout = _os.path.dirname(__path__[0])
+if not _os.path.isdir(_os.path.join(__path__[0], "nn")) and _os.path.isfile(_os.path.join(_checkout, "nn", "__init__.py")):
+    __path__.append(_checkout)
+
 from . import cuda, ops
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
 from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, tensor, zeros,

@@ -11,9 +11,9 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import bpe
-from models.bpe import BPETokenizer, count_chunks, learn_merges, learn_merges_naive
-from models.char_tokenizer import CharTokenizer
+from tinytensor.models import bpe
+from tinytensor.models.bpe import BPETokenizer, count_chunks, learn_merges, learn_merges_naive
+from tinytensor.models.char_tokenizer import CharTokenizer
 from tinytensor.download import DownloadError, download, sha256_of
 
 ROOT = Path(__file__).resolve().parents[2]

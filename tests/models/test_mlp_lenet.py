@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-import nn
+from tinytensor import nn
 import tinytensor as tt
-from models.lenet import LeNet
-from models.mlp import MLP
+from tinytensor.models.lenet import LeNet
+from tinytensor.models.mlp import MLP
 
 
 def one_step_lowers_the_loss(model, x, y, lr):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
-from nn import datasets
-from nn.data import DataLoader, Dataset, TensorDataset
-from nn.datasets import FashionMNIST, MNIST, DatasetFileError, RandomShift, read_idx
+from tinytensor.nn import datasets
+from tinytensor.nn.data import DataLoader, Dataset, TensorDataset
+from tinytensor.nn.datasets import FashionMNIST, MNIST, DatasetFileError, RandomShift, read_idx
 from tinytensor.download import DownloadError
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-import nn
+from tinytensor import nn
 import tinytensor as tt
 from tests.helpers import to_numpy
 

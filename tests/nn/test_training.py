@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-import nn
+from tinytensor import nn
 import tinytensor as tt
-from nn.data import DataLoader, TensorDataset
-from nn.training import (EarlyStopping, RunningMetrics, add_training_args, evaluate, fit, format_table,
+from tinytensor.nn.data import DataLoader, TensorDataset
+from tinytensor.nn.training import (EarlyStopping, RunningMetrics, add_training_args, evaluate, fit, format_table,
                          make_optimizer)
 
 

@@ -2,7 +2,7 @@
 bit-identically to one that was never interrupted."""
 import numpy as np
 
-import nn
+from tinytensor import nn
 import tinytensor as tt
 
 
