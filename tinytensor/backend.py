@@ -9,6 +9,7 @@ import contextlib
 import numpy as np
 
 _cupy = None          # the cupy module, once a CUDA device has been used
+_cupyx = None         # its companion cupyx (for cupyx.scipy.special)
 _cupy_error = None    # why CuPy could not be used, remembered so the message stays the same
 
 
@@ -33,9 +34,23 @@ def _load_cupy():
             if count == 0:
                 _cupy_error = f"CuPy is installed but no CUDA GPU is usable{reason}; use device='cpu'"
             else:
-                _cupy = cupy
+                import cupyx
+                use_cupy(cupy, cupyx)
                 return cupy
     raise RuntimeError(_cupy_error)
+
+
+def use_cupy(cupy_module, cupyx_module):
+    """Compute "cuda" devices with these modules: CuPy itself, or the test stand-in
+    tinytensor.testing.fake_cupy on a machine without a GPU."""
+    global _cupy, _cupyx
+    _cupy, _cupyx = cupy_module, cupyx_module
+
+
+def scipy_special():
+    """cupyx.scipy.special, for the few functions CuPy keeps there (erf)."""
+    _load_cupy()
+    return _cupyx.scipy.special
 
 
 def cuda_unused():

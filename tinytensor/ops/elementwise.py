@@ -7,6 +7,9 @@ zero, which is exactly right away from the kinks.
 import contextlib
 import math
 
+import numpy as np
+
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .common import constant, operands
@@ -329,9 +332,9 @@ def _rational(t, num, den):
 
 def erf_array(x, xp):
     """erf of a float array (float64-accurate to ~1e-15), on NumPy or CuPy; same dtype as x."""
-    if xp.__name__ == "cupy":
-        from cupyx.scipy.special import erf as cupy_erf
-        return cupy_erf(x)
+    if xp is not np:
+        # CuPy's erf maps float16 to float64 (its type table is e->d, f->f, d->d): cast back.
+        return backend.scipy_special().erf(x).astype(x.dtype, copy=False)
     if x.ndim == 0:                                   # keep every step below an array, not a scalar
         return erf_array(x.reshape(1), xp).reshape(())
     y = xp.abs(x, out=xp.empty_like(x))
