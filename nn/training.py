@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import tinytensor as tt
+from tinytensor import backend
 
 from . import optim
 from .losses import CrossEntropyLoss
@@ -20,23 +21,30 @@ from .losses import CrossEntropyLoss
 class RunningMetrics:
     """Sums of the loss and of the correct predictions over the batches seen so far.
 
-    The sums stay arrays on the batches' device: adding to them does not wait for a GPU, only reading
-    `means()` does (so a training loop syncs when it prints, not at every step)."""
+    The sums stay one array on the batches' device: adding to it does not wait for a GPU, and reading
+    `means()` copies both sums in one transfer (so a training loop syncs once when it prints, not at
+    every step)."""
 
     def __init__(self):
-        self.loss_sum = self.correct = 0.0
+        self.sums = None        # [sum of loss * batch size, number correct], float64
         self.seen = 0
 
     def add(self, loss, logits, y):
         """loss: the batch's mean loss (0-d Tensor); logits (N, C); y (N,) class indices."""
         n = len(y)
-        self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
-        self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
+        xp = logits._xp
+        with backend.on_device(logits.device):
+            correct = (logits.data.argmax(axis=1) == y.data).sum()
+            batch = xp.stack([loss.data.astype(xp.float64) * n, correct.astype(xp.float64)])
+            self.sums = batch if self.sums is None else self.sums + batch
         self.seen += n
 
     def means(self):
         """(mean loss, accuracy) over the samples seen."""
-        return float(self.loss_sum) / self.seen, float(self.correct) / self.seen
+        if self.sums is None:
+            return float("nan"), float("nan")
+        loss_sum, correct = backend.to_host(self.sums).tolist()
+        return loss_sum / self.seen, correct / self.seen
 
 
 def train_epoch(model, loader, optimizer, loss_fn, desc="train"):

@@ -120,7 +120,12 @@ class Function:
         device = _common_device(cls.__name__, args)
         ctx = Context(backend.xp_for(device), device)
         ctx.needs_input_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad for arg in args)
-        output = cls.forward(ctx, *[arg.data if isinstance(arg, Tensor) else arg for arg in args])
+        arrays = [arg.data if isinstance(arg, Tensor) else arg for arg in args]
+        if device == "cpu":
+            output = cls.forward(ctx, *arrays)
+        else:
+            with backend.on_device(device):     # CuPy computes on its current device: make it this one
+                output = cls.forward(ctx, *arrays)
         result = Tensor._from_array(output, device)
         if _grad_enabled and any(ctx.needs_input_grad) and result.dtype.kind == "f":
             ctx.fn = cls
@@ -227,9 +232,10 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                     f"backward: a gradient can be created implicitly only for a scalar output, but this "
                     f"one has shape {tuple(out.shape)}; pass a gradient of that shape, or reduce it "
                     "first (e.g. loss.sum())")
-            grad = Tensor._from_array(out._xp.ones_like(out.data), out.device)
+            with backend.on_device(out.device):
+                grad = Tensor._from_array(out._xp.ones_like(out.data), out.device)
         elif not isinstance(grad, Tensor):
-            grad = Tensor._from_array(out._xp.asarray(grad, dtype=out.dtype), out.device)
+            grad = Tensor(grad, dtype=out.dtype, device=out.device)
         if grad.shape != out.shape:
             raise RuntimeError(f"backward: the gradient has shape {tuple(grad.shape)} but the output "
                                f"has shape {tuple(out.shape)}")
@@ -253,7 +259,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
             if create_graph and not node.fn.differentiable_backward:
                 raise RuntimeError(f"{node.name}: its backward is not differentiable, so "
                                    "create_graph=True (second derivatives) is not supported through it")
-            input_grads = node.fn.backward(node, grad_output)
+            with backend.on_device(node.device):
+                input_grads = node.fn.backward(node, grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(node.parents):

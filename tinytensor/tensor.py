@@ -125,7 +125,7 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, but this one has shape "
                              f"{tuple(self.shape)}")
-        return self.data.item()
+        return backend.to_host(self.data).item()
 
     def tolist(self):
         return backend.move(self.data, "cpu").tolist()
@@ -240,8 +240,9 @@ class Tensor:
         from . import ops
 
         def write():
-            value = other.data if isinstance(other, Tensor) else other
-            getattr(self._xp, ufunc_name)(self.data, value, out=self.data)
+            value = array_on_device(other, self.device, f"{op_name} (in place)", "operand", keep_numbers=True)
+            with backend.on_device(self.device):
+                getattr(self._xp, ufunc_name)(self.data, value, out=self.data)
         return self._update_in_place(other, lambda old: getattr(ops, op_name)(old, other), write)
 
     def __iadd__(self, other):
@@ -257,18 +258,27 @@ class Tensor:
         return self._inplace_arithmetic("div", "divide", other)
 
     def __setitem__(self, key, value):
-        from .ops.shape import setitem
+        from .ops.shape import _index_key, setitem
 
         def write():
-            self.data[_raw_key(key)] = value.data if isinstance(value, Tensor) else value
+            raw = array_on_device(value, self.device, "setitem", "value", keep_numbers=True)
+            with backend.on_device(self.device):
+                self.data[_index_key(self, key)[0]] = raw
         return self._update_in_place(value, lambda old: setitem(old, key, value), write)
 
 
-def _raw_key(key):
-    """An index with tensors replaced by their arrays."""
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return key.data if isinstance(key, Tensor) else key
+def array_on_device(value, device, op, what, keep_numbers=False):
+    """The array of `value` on `device`, as an operand of `op`: a Tensor's own array (an error when the
+    Tensor is on another device), a host array or list copied there (as a loop feeding NumPy data to a
+    GPU model expects). Python numbers stay numbers with keep_numbers, else become arrays."""
+    if isinstance(value, Tensor):
+        if value.device != device:
+            raise RuntimeError(f"device mismatch: {op} got its input on {device} and its {what} on "
+                               f"{value.device}; move one with .to(...)")
+        return value.data
+    if keep_numbers and isinstance(value, (int, float, bool, np.generic)):
+        return value
+    return backend.move(value if backend.is_array(value) else np.asarray(value), device)
 
 
 def _to_array(data, dtype, device):

@@ -27,9 +27,7 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            for p in self._with_grads(group):
                 xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
                 state = self.state.get(p)
                 if state is None:

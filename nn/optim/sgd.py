@@ -25,9 +25,7 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             nesterov, weight_decay = group["nesterov"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            for p in self._with_grads(group):
                 xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
                 if weight_decay:
                     g = g + weight_decay * param

@@ -56,3 +56,26 @@ def test_autoencoder(shared_data, tmp_path):
                            "--out-dir", tmp_path)
     assert 0 < test_mse < 0.25
     assert (tmp_path / "autoencoder.png").stat().st_size > 5_000
+
+
+# ----------------------------------------------------------------------------------- --device cuda
+# On a GPU with CuPy, or else on the strict CuPy stand-in (tinytensor/testing/fake_cupy.py): a few steps
+# of each example, to prove the cuda path runs end to end.
+
+MNIST_EXAMPLES = {"train_mnist": ["--compare-dropout", "0,0.3"], "train_cnn": ["--augment"], "autoencoder": []}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", sorted(MNIST_EXAMPLES))
+def test_mnist_examples_run_on_cuda(name, shared_data, tmp_path):
+    run_example(name, "--device", "cuda", "--limit", 128, "--epochs", 1, "--batch-size", 64,
+                "--data-dir", shared_data / "mnist", "--out-dir", tmp_path, *MNIST_EXAMPLES[name])
+    assert any(tmp_path.glob("*.png"))
+
+
+@pytest.mark.cuda
+def test_small_examples_run_on_cuda(tmp_path):
+    assert run_example("logistic_regression", "--device", "cuda", "--epochs", 5, "--out-dir", tmp_path) > 0.9
+    rows = run_example("universal_approximation", "--device", "cuda", "--widths", "4", "--steps", 30,
+                       "--out-dir", tmp_path)
+    assert float(rows[0][2]) < 2

@@ -15,8 +15,8 @@ It also counts (see `counters`): host syncs by kind and call site (bool, float, 
 repr, a boolean-mask index), host-to-device copies, and device calls (every operation that writes new
 data: a proxy for kernel launches).
 
-Not imitated: CuPy wraps out-of-range integer indices around where NumPy raises IndexError, and
-NumPy's promotion of NumPy scalars (NEP 50) is used where CuPy may differ.
+Also imitated: integer index arrays wrap around (CuPy does not check them; NumPy raises IndexError).
+Not imitated: NumPy's promotion of NumPy scalars (NEP 50) is used where CuPy may differ.
 
     from tinytensor.testing import fake_cupy
     fake_cupy.install()                 # tinytensor's "cuda" devices now use the stand-in
@@ -141,11 +141,12 @@ def _unsupported(value):
     return TypeError(f"Unsupported type {type(value)}")
 
 
-def _to_numpy(value, sequences_ok=True):
-    """The NumPy data behind an argument: our arrays (on the current device), Python and NumPy scalars,
-    and (where CuPy allows them) tuples and lists of those. Host arrays are refused as CuPy does."""
+def _to_numpy(value, sequences_ok=True, on_host=False):
+    """The NumPy data behind an argument: our arrays (on the current device, unless the answer comes
+    from the host alone), Python and NumPy scalars, and (where CuPy allows them) tuples and lists of
+    those. Host arrays are refused as CuPy does."""
     if isinstance(value, ndarray):
-        if value._device != _current_device[-1]:
+        if value._device != _current_device[-1] and not on_host:
             raise ValueError(f"The device where the array resides ({value._device}) is different from the "
                              f"current device ({_current_device[-1]}). Peer access is unavailable between "
                              "these devices.")
@@ -155,7 +156,7 @@ def _to_numpy(value, sequences_ok=True):
     if isinstance(value, (list, tuple)):
         if not sequences_ok:
             raise _unsupported(value)
-        return type(value)(_to_numpy(v) for v in value)
+        return type(value)(_to_numpy(v, on_host=on_host) for v in value)
     return value
 
 
@@ -204,8 +205,9 @@ def _is_basic_key(key):
                for p in parts)
 
 
-def _index_to_numpy(key):
-    """An index: our arrays unwrapped; host arrays and lists are copied to the device as CuPy does."""
+def _index_to_numpy(key, shape):
+    """An index into an array of `shape`: our arrays unwrapped; host arrays and lists copied to the
+    device; integer index arrays wrapped around as CuPy does (x[[5]] on an axis of 4 is x[1])."""
     parts = key if isinstance(key, tuple) else (key,)
     converted = []
     for part in parts:
@@ -217,7 +219,35 @@ def _index_to_numpy(key):
         converted.append(part)
     if any(isinstance(p, np.ndarray) and p.dtype == bool for p in converted):
         _sync("mask")     # CuPy counts the True elements on the host to size the result
+    converted = _wrap_around(converted, shape)
     return tuple(converted) if isinstance(key, tuple) else converted[0]
+
+
+def _axes_taken(part):
+    if part is None or part is Ellipsis:
+        return 0
+    return part.ndim if isinstance(part, np.ndarray) and part.dtype == bool else 1
+
+
+def _wrap_around(parts, shape):
+    axis, wrapped = 0, []
+    for part in parts:
+        if part is Ellipsis:
+            axis += len(shape) - sum(_axes_taken(p) for p in parts)
+        elif isinstance(part, np.ndarray) and part.dtype.kind in "iu" and axis < len(shape) and shape[axis]:
+            part = part % shape[axis]
+        axis += _axes_taken(part)
+        wrapped.append(part)
+    return wrapped
+
+
+def _host_read(kind, convert):
+    """A method that copies the array's value to the host: a sync, counted under `kind`."""
+    def read(self):
+        _sync(kind)
+        return convert(self._array)
+    read.__name__ = kind
+    return read
 
 
 class ndarray:
@@ -241,29 +271,12 @@ class ndarray:
         _sync("get")
         return self._array.copy(order=order)
 
-    def item(self):
-        _sync("item")
-        return self._array.item()
-
-    def tolist(self):
-        _sync("tolist")
-        return self._array.tolist()
-
-    def __bool__(self):
-        _sync("bool")
-        return bool(self._array)
-
-    def __float__(self):
-        _sync("float")
-        return float(self._array)
-
-    def __int__(self):
-        _sync("int")
-        return int(self._array)
-
-    def __complex__(self):
-        _sync("complex")
-        return complex(self._array)
+    item = _host_read("item", np.ndarray.item)
+    tolist = _host_read("tolist", np.ndarray.tolist)
+    __bool__ = _host_read("bool", bool)
+    __float__ = _host_read("float", float)
+    __int__ = _host_read("int", int)
+    __complex__ = _host_read("complex", complex)
 
     def __repr__(self):
         _sync("repr")
@@ -341,7 +354,7 @@ class ndarray:
             with Device(self._device):
                 return _wrap(self._array[key], (self._array,))
         array = _to_numpy(self)
-        return _wrap(array[_index_to_numpy(key)], (array,))
+        return _wrap(array[_index_to_numpy(key, array.shape)], (array,))
 
     def __setitem__(self, key, value):
         array = _to_numpy(self)
@@ -355,7 +368,7 @@ class ndarray:
             value = np.asarray(value)
         else:
             value = _to_numpy(value)
-        array[_index_to_numpy(key)] = value
+        array[_index_to_numpy(key, array.shape)] = value
         counters.device_calls += 1
 
     def fill(self, value):
@@ -478,7 +491,7 @@ class _Ufunc:
         if values.dtype.name not in allowed:
             raise TypeError(f"cupy.{self.__name__}.at only supports {', '.join(sorted(allowed))} as data "
                             f"type, got {values.dtype}")
-        self._ufunc.at(_to_numpy(a), _index_to_numpy(indices), _to_numpy(b, sequences_ok=False))
+        self._ufunc.at(_to_numpy(a), _index_to_numpy(indices, a.shape), _to_numpy(b, sequences_ok=False))
         counters.device_calls += 1
 
     def reduce(self, *args, **kwargs):
@@ -548,7 +561,8 @@ _WRITTEN_HERE = {"array": array, "asarray": asarray, "asanyarray": asarray, "asn
 
 def _host_function(function):
     def host(*args, **kwargs):
-        return function(*[_to_numpy(a) for a in args], **{k: _to_numpy(v) for k, v in kwargs.items()})
+        return function(*[_to_numpy(a, on_host=True) for a in args],
+                        **{k: _to_numpy(v, on_host=True) for k, v in kwargs.items()})
     return host
 
 
