@@ -9,7 +9,7 @@ import math
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import constant, operands
+from .common import constant, operands, promoted_dtype
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "abs", "exp", "log", "log1p", "sqrt", "sin", "cos",
            "tanh", "sigmoid", "relu", "leaky_relu", "erf", "gelu", "softplus", "maximum", "minimum", "clip",
@@ -30,6 +30,16 @@ def broadcasting(name, ufunc, a, b):
         return ufunc(a, b)
     except ValueError:
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
+
+
+def promoted(a, b):
+    """Both operands of an elementwise op as Tensors of one dtype (see promoted_dtype). The narrower one
+    goes through `cast`, whose backward casts the gradient back: a float32 input gets a float32 grad."""
+    a, b = operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.dtype == b.dtype:
+        return a, b
+    dtype = promoted_dtype(a, b)
+    return cast(a, dtype), cast(b, dtype)
 
 
 def quiet(xp, **kinds):
@@ -542,19 +552,19 @@ class Cast(Function):
 # ----------------------------------------------------------------------------------- the functions
 
 def add(a, b):
-    return Add.apply(*operands(a, b))
+    return Add.apply(*promoted(a, b))
 
 
 def sub(a, b):
-    return Sub.apply(*operands(a, b))
+    return Sub.apply(*promoted(a, b))
 
 
 def mul(a, b):
-    return Mul.apply(*operands(a, b))
+    return Mul.apply(*promoted(a, b))
 
 
 def div(a, b):
-    return Div.apply(*operands(a, b))
+    return Div.apply(*promoted(a, b))
 
 
 def neg(x):
@@ -562,7 +572,7 @@ def neg(x):
 
 
 def pow(a, b):
-    return Pow.apply(*operands(a, b))
+    return Pow.apply(*promoted(a, b))
 
 
 def abs(x):
@@ -627,12 +637,12 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 def maximum(a, b):
     """Elementwise max; on ties the gradient is split evenly between a and b."""
-    return Maximum.apply(*operands(a, b))
+    return Maximum.apply(*promoted(a, b))
 
 
 def minimum(a, b):
     """Elementwise min = -max(-a, -b); on ties the gradient is split evenly between a and b."""
-    a, b = operands(a, b)
+    a, b = promoted(a, b)
     return -maximum(-a, -b)
 
 
@@ -648,7 +658,7 @@ def clip(x, min=None, max=None):
 
 def where(cond, a, b):
     """Elementwise a where cond is True, else b (cond a bool tensor or array; all three broadcast)."""
-    a, b = operands(a, b)
+    a, b = promoted(a, b)
     cond = cond.data if isinstance(cond, Tensor) else (a if isinstance(a, Tensor) else b)._xp.asarray(cond)
     if cond.dtype != bool:
         raise TypeError(f"where: the condition must be a bool tensor, got dtype {cond.dtype}")
@@ -656,7 +666,7 @@ def where(cond, a, b):
 
 
 def _compare(name, ufunc_name, a, b):
-    return Comparison.apply(*operands(a, b), name, ufunc_name)
+    return Comparison.apply(*promoted(a, b), name, ufunc_name)
 
 
 def equal(a, b):
