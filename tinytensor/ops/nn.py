@@ -298,12 +298,9 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, axes, eps):
         xp = ctx.xp
-        xhat = x - x.mean(axis=axes, keepdims=True)
-        rstd = (xhat * xhat).mean(axis=axes, keepdims=True)
-        rstd += eps
-        xp.sqrt(rstd, out=rstd)
-        xp.reciprocal(rstd, out=rstd)
-        xhat *= rstd
+        centred = x - x.mean(axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
+        xhat = centred * rstd
         ctx.save_for_backward(x, weight, xhat, rstd)
         ctx.axes, ctx.eps = axes, eps
         y = xhat * weight if weight is not None else xhat.copy()

@@ -4,6 +4,7 @@ Also the reductions that keep the shape (softmax, log_softmax) since they are bu
 """
 from ..autograd import Function
 from ..tensor import Tensor, int64
+from . import fast
 from .common import constant, normalize_axis
 from .elementwise import exp, quiet, where
 
@@ -143,9 +144,11 @@ class Softmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        y = x - x.max(axis=axis, keepdims=True)             # shift: exp never overflows
-        xp.exp(y, out=y)
-        y /= y.sum(axis=axis, keepdims=True)
+        if fast.enabled():
+            y = fast.softmax(xp, x, axis)
+        else:
+            e = xp.exp(x - x.max(axis=axis, keepdims=True))      # shifted by the max: exp never overflows
+            y = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         return y
 
@@ -162,9 +165,8 @@ class LogSoftmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        y = x - x.max(axis=axis, keepdims=True)
-        total = xp.exp(y).sum(axis=axis, keepdims=True)
-        y -= xp.log(total, out=total)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
