@@ -90,3 +90,46 @@ def test_as_tensor_shares_memory_and_mark_modified_bumps_the_version():
     version = t.version
     t.mark_modified()
     assert t.version == version + 1
+
+
+def _op_whose_backward_returns(make_grad):
+    class Custom(tt.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return make_grad(grad)
+    return Custom
+
+
+def test_a_transposed_gradient_is_an_error_naming_the_function_argument_and_shapes():
+    Custom = _op_whose_backward_returns(lambda grad: grad.T)
+    x = tt.ones(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"Custom\.backward returned a gradient of shape \(4, 3\) for "
+                                           r"argument 0, which has shape \(3, 4\)"):
+        Custom.apply(x).sum().backward()
+    assert x.grad is None
+
+
+def test_a_gradient_of_the_wrong_size_is_the_same_clear_error():
+    Custom = _op_whose_backward_returns(lambda grad: tt.ones(5))
+    x = tt.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"Custom\.backward .* shape \(5,\) for argument 0, which has "
+                                           r"shape \(3,\)"):
+        Custom.apply(x).sum().backward()
+
+
+def test_a_gradient_missing_a_size_one_axis_is_refused_not_reshaped():
+    Custom = _op_whose_backward_returns(lambda grad: grad.reshape(3))
+    x = tt.ones(3, 1, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) for argument 0, which has shape \(3, 1\)"):
+        Custom.apply(x).sum().backward()
+
+
+def test_only_broadcast_axes_are_summed_implicitly():
+    Custom = _op_whose_backward_returns(lambda grad: grad * tt.ones(2, 1, 3))   # broadcast up to (2, 4, 3)
+    x = tt.ones(4, 1, requires_grad=True)
+    Custom.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((4, 1), 6.0))           # 2 * 3 copies summed
