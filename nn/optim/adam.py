@@ -32,7 +32,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
+                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(param),
@@ -60,7 +60,7 @@ class Adam(Optimizer):
                         max_v[...] = xp.maximum(max_v, v)
                         v = max_v
                     param -= step_size * m / (xp.sqrt(v) * v_scale + eps)
-                p._bump_version()
+                p.mark_modified()
         return loss
 
 

@@ -30,7 +30,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
+                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
                 if weight_decay:
                     g = g + weight_decay * param
                 if momentum:
@@ -46,7 +46,7 @@ class SGD(Optimizer):
                     sgd_update_in_place(xp, param, g, lr, self._scratch_like(param))
                 else:
                     param -= lr * g
-                p._bump_version()
+                p.mark_modified()
         return loss
 
 
