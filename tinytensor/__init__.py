@@ -16,7 +16,7 @@ _checkout = _os.path.dirname(__path__[0])
 if not _os.path.isdir(_os.path.join(__path__[0], "nn")) and _os.path.isfile(_os.path.join(_checkout, "nn", "__init__.py")):
     __path__.append(_checkout)
 
-from . import cuda, ops
+from . import cuda, ops, viz
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
 from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, tensor, zeros,
                        zeros_like)

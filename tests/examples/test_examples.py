@@ -56,3 +56,10 @@ def test_autoencoder(shared_data, tmp_path):
                            "--out-dir", tmp_path)
     assert 0 < test_mse < 0.25
     assert (tmp_path / "autoencoder.png").stat().st_size > 5_000
+
+
+def test_draw_graph_writes_dot_and_picture(tmp_path):
+    dot_path, picture = run_example("draw_graph", "--out-dir", tmp_path, "--format", "svg")
+    text = dot_path.read_text()
+    assert text.startswith("digraph") and "layers.1.weight" in text and "|grad|" in text
+    assert picture is None or "<svg" in picture.read_text()
