@@ -39,7 +39,7 @@ class Conv2d(tt.Function):
 
     @staticmethod
     def forward(ctx, x, w):
-        x, w = tt.tensor(x), tt.tensor(w)      # forward gets arrays; the helpers above take Tensors
+        x, w = tt.as_tensor(x), tt.as_tensor(w)    # forward gets arrays; the helpers above take Tensors
         n, _, h, width = x.shape
         out_channels, _, kh, kw = w.shape
         cols = im2col(x, kh, kw)                                   # (N, K, L)
