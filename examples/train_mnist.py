@@ -5,7 +5,8 @@
     python examples/train_mnist.py --compare-optimizers sgd,adam   # each with its default learning rate
     python examples/train_mnist.py --limit 512 --epochs 1       # a quick check that everything runs
 
-Writes <out-dir>/mnist_mlp.png: loss and accuracy per epoch, train (solid) and validation (dashed).
+Writes <out-dir>/mnist_mlp.png (mnist_mlp_optimizers.png when comparing optimizers): loss and accuracy per
+epoch, train (solid) and validation (dashed).
 """
 import argparse
 from pathlib import Path
@@ -64,7 +65,8 @@ def main(argv=None):
 
     varied = runs[0][0]
     optimizers = args.compare_optimizers or args.optimizer
-    path = plot_curves(histories, Path(args.out_dir) / "mnist_mlp.png",
+    filename = "mnist_mlp_optimizers.png" if varied == "optimizer" else "mnist_mlp.png"
+    path = plot_curves(histories, Path(args.out_dir) / filename,
                        title=f"MLP {'-'.join(map(str, sizes))} on MNIST, {optimizers}")
     print()
     print(format_table([varied, "train acc", "val acc", "train-val gap", "test acc", "s/epoch"], rows))

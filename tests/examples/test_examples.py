@@ -71,7 +71,7 @@ def test_train_mnist_compares_optimizers(shared_data, tmp_path, capsys):
                        "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
     assert [row[0] for row in rows] == ["sgd", "adam"]
     assert all(0.3 < row[4] <= 1 for row in rows)
-    assert (tmp_path / "mnist_mlp.png").stat().st_size > 10_000
+    assert (tmp_path / "mnist_mlp_optimizers.png").stat().st_size > 10_000
     assert re.search(r"^ *optimizer +train acc", capsys.readouterr().out, flags=re.M)
 
 
