@@ -1,7 +1,7 @@
 """Random numbers. One generator per device, all seeded together by manual_seed.
 
 The same seed gives the same numbers on the same device (CPU and GPU generators differ from each other).
-get_rng_state() / set_rng_state(state) save and restore where every generator is, so a training run
+state_dict() / load_state_dict(state) save and restore where every generator is, so a training run
 resumed from a checkpoint draws the same dropout masks and shuffles as one that never stopped."""
 import numpy as np
 
@@ -11,70 +11,22 @@ from .tensor import int64
 
 _seed = 0
 _generators = {}   # device name -> NumPy or CuPy Generator
-_restored = {}     # device name -> state from set_rng_state, applied when that device's generator is made
-_gpu_restarts = 0  # how many times get_rng_state restarted the GPU generators (see there)
 
 
 def manual_seed(seed):
     """Reseed the generators of every device (including ones first used later)."""
-    global _seed, _gpu_restarts
-    _seed, _gpu_restarts = int(seed), 0
+    global _seed
+    _seed = int(seed)
     _generators.clear()
-    _restored.clear()
 
 
 def generator(device="cpu"):
     """The random generator of a device: a NumPy `Generator`, or CuPy's on a GPU."""
     device = backend.parse_device(device)
     if device not in _generators:
-        _generators[device] = _new_generator(device, _restored.pop(device, None))
+        with backend.on_device(device):
+            _generators[device] = backend.xp_for(device).random.default_rng(_seed)
     return _generators[device]
-
-
-def _new_generator(device, state=None):
-    """A generator for `device`, at `state` (from get_rng_state) or fresh from the seed."""
-    xp = backend.xp_for(device)
-    with backend.on_device(device):
-        if state is None:
-            return xp.random.default_rng(_seed)
-        if "restart" in state:                  # a GPU generator, restarted from a recorded seed
-            return xp.random.default_rng([_seed, state["restart"]])
-        rng = xp.random.default_rng(_seed)
-        rng.bit_generator.state = state
-        return rng
-
-
-def get_rng_state():
-    """Where every device's generator is, as plain numbers and strings (tt.save writes it as it is).
-
-    A NumPy generator's state is read as it is. A CuPy generator keeps its state on the GPU with no way
-    to read it, so it is restarted here from a new seed made of (manual seed, restart count), and that is
-    what gets recorded: its numbers then depend on where states were taken, which is the same for a
-    run and for the resumption of it."""
-    global _gpu_restarts
-    states = {}
-    for device, rng in _generators.items():
-        if isinstance(rng, np.random.Generator):
-            states[device] = rng.bit_generator.state
-        else:
-            _gpu_restarts += 1
-            states[device] = {"restart": _gpu_restarts}
-            _generators[device] = _new_generator(device, states[device])
-    return {"seed": _seed, "gpu_restarts": _gpu_restarts, "generators": states}
-
-
-def set_rng_state(state):
-    """Put every generator back where get_rng_state found it. Devices the state names are restored when
-    first used, so a state saved on a GPU machine loads on one without a GPU."""
-    global _seed, _gpu_restarts
-    if not isinstance(state, dict) or not {"seed", "generators"} <= set(state):
-        raise ValueError("set_rng_state: expected the dict get_rng_state returns, with 'seed' and "
-                         f"'generators', got {type(state).__name__} "
-                         f"{sorted(state) if isinstance(state, dict) else ''}".rstrip())
-    _seed, _gpu_restarts = int(state["seed"]), int(state.get("gpu_restarts", 0))
-    _generators.clear()
-    _restored.clear()
-    _restored.update(state["generators"])
 
 
 def _sample(draw, shape, dtype, below=None):
@@ -117,3 +69,36 @@ def randperm(n, device="cpu"):
             return rng.permutation(n).astype(dtype)
         return rng.random(n).argsort().astype(dtype)   # CuPy's Generator has no permutation: sort random keys
     return _filled(draw, (), int64, device, False)
+
+
+def state_dict():
+    """Where every generator is: {'seed': the manual seed, 'generators': {device: state}}, for a
+    checkpoint (tt.save writes it) and load_state_dict. A CPU generator's state is NumPy's dict of
+    ints; a GPU generator's is a copy of its CuPy state array (the cuRAND states: all of its state)."""
+    states = {}
+    for device, rng in _generators.items():
+        states[device] = rng.bit_generator.state if isinstance(rng, np.random.Generator) \
+            else rng.bit_generator._state.copy()
+    return {"seed": _seed, "generators": states}
+
+
+def load_state_dict(state):
+    """Put every generator back where state_dict() found it. Generators of GPUs this machine lacks are
+    left out: nothing here can draw from them."""
+    if not isinstance(state, dict) or not {"seed", "generators"} <= set(state):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"tt.random.load_state_dict: expected what tt.random.state_dict() returns, a dict "
+                         f"with 'seed' and 'generators'; got {found}")
+    manual_seed(state["seed"])
+    for device, saved in state["generators"].items():
+        if device != "cpu" and not backend.is_available():
+            continue
+        rng = generator(device)
+        if isinstance(rng, np.random.Generator):
+            rng.bit_generator.state = saved
+            continue
+        target = rng.bit_generator._state
+        if tuple(saved.shape) != tuple(target.shape):
+            raise ValueError(f"tt.random.load_state_dict: the {device} generator state has {saved.shape[0]} "
+                             f"bytes, this GPU's has {target.shape[0]}: it was saved on another GPU model")
+        target[...] = backend.move(saved, device)

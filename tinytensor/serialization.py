@@ -37,6 +37,9 @@ def save(obj, path):
     files[_META] = np.frombuffer(meta.encode(), dtype=np.uint8)
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"tt.save: cannot write {path}: the folder {folder} does not exist "
+                                "(make it first, e.g. Path(folder).mkdir(parents=True))")
     _remove_leftovers(folder, name)
     handle, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
     try:

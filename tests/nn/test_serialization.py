@@ -68,6 +68,11 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
     assert tt.load(path)["a"].item() == 0                   # and the old file is intact
 
 
+def test_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*ckpt.npz: the folder .*nowhere does not exist"):
+        tt.save({"a": 1}, tmp_path / "nowhere" / "ckpt.npz")
+
+
 def test_failure_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.npz"
     tt.save({"a": tt.ones(1)}, path)
