@@ -21,7 +21,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return tt.tensor(0.0)
     norm_type = float(norm_type)
     device = params[0].device
-    xp = params[0]._xp
+    xp = params[0].xp
     grads = [p.grad.data for p in params]
     dtype = xp.result_type(*grads)
     with backend.on_device(device):
@@ -43,8 +43,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         for p in params:
             if p.grad.dtype not in scales:
                 scales[p.grad.dtype] = scale.astype(p.grad.dtype, copy=False)
-            p.grad = tt.Tensor._from_array(p.grad.data * scales[p.grad.dtype], p.device)
-    return tt.Tensor._from_array(total, device)
+            p.grad = tt.as_tensor(p.grad.data * scales[p.grad.dtype])
+    return tt.as_tensor(total)
 
 
 def count_parameters(module, trainable_only=False):

@@ -76,7 +76,7 @@ def test_an_array_of_another_device_is_refused_without_peer_access():
     with pytest.raises(ValueError, match="resides \\(1\\).*current device \\(0\\)"):
         x + 1
     rng = cp.random.default_rng(0)              # a generator's state lives on its device
-    with pytest.raises(ValueError, match="made on device 0"):
+    with pytest.raises(RuntimeError, match="allocated in a different device"):
         with Device(1):
             rng.random(2)
 

@@ -5,14 +5,13 @@ cross_entropy is one fused Function for class-index targets (the hot path of eve
 tests/tinytensor/test_fused.py checks that both agree, with weights, ignore_index and label smoothing.
 """
 from .. import backend
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function
 from ..tensor import Tensor
 from .common import array_on, constant, on_input_device
 from .elementwise import clip, log, quiet, softplus
 from .reduce import log_softmax, softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
-TENSOR_METHODS = []
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -91,11 +90,10 @@ class CrossEntropy(Function):
         xp = ctx.xp
         rows, classes = z.shape
         shifted = z - z.max(axis=1, keepdims=True)             # (rows, C), exp cannot overflow
-        p = xp.exp(shifted)
-        total = p.sum(axis=1, keepdims=True)
-        p /= total
-        log_p = shifted
-        log_p -= xp.log(total)                                  # stable log-softmax
+        e = xp.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)                    # (rows, 1)
+        p = e / total                                           # softmax
+        log_p = shifted - xp.log(total)                         # log-softmax, stable
         safe, row_weight = _row_weights(xp, target, weight, ignore_index, z.dtype)
         valid = target != ignore_index
         loss = -log_p[xp.arange(rows), safe] * row_weight       # (rows,)
@@ -118,7 +116,7 @@ class CrossEntropy(Function):
     def backward(ctx, grad):
         z, p = ctx.saved_tensors
         xp = ctx.xp
-        if is_grad_enabled():   # create_graph: softmax recomputed from z, so it carries z's graph
+        if ctx.create_graph:   # softmax recomputed from z, so the gradient carries z's graph
             p = softmax(z, 1)
         rows, classes = z.shape
         # a = the target distribution: (1 - s) weight[t] at the target class, s/C weight[c] everywhere.
@@ -174,7 +172,7 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     _check_reduction("nll_loss", reduction)
     x, flat, shape = _classes_last("nll_loss", log_probs, target, ignore_index)
     weight = _class_weight("nll_loss", weight, x.shape[1], log_probs)
-    xp = log_probs._xp
+    xp = log_probs.xp
     safe, row_weight = _row_weights(xp, flat, weight, ignore_index, log_probs.dtype)
     loss = -x[xp.arange(x.shape[0]), safe] * constant(row_weight, log_probs)       # (rows,)
     if reduction == "none":
@@ -194,7 +192,7 @@ def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, redu
     if not label_smoothing:
         return loss
     classes = logits.shape[axis]
-    xp = logits._xp
+    xp = logits.xp
     raw_target = array_on(target, logits, "cross_entropy", "target")
     flat = raw_target.reshape(-1)
     weight = _class_weight("cross_entropy", weight, classes, logits)

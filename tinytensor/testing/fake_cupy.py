@@ -602,20 +602,47 @@ def _module_value(name):
 
 # ----------------------------------------------------------------------------------- random
 
+class _BitGenerator:
+    """Like CuPy's cuRAND bit generators, its whole state is a device array, `_state` (int8): here the
+    bytes of a NumPy PCG64 state, read before each draw and written back after it."""
+
+    def __init__(self, seed):
+        self._numpy = np.random.PCG64(seed)
+        self._device = _current_device[-1]
+        self._state = ndarray._of(np.zeros(40, dtype=np.int8))
+        self._store()
+
+    def _store(self):
+        state = self._numpy.state
+        words = [state["state"]["state"], state["state"]["inc"]]
+        packed = b"".join(w.to_bytes(16, "little") for w in words)
+        packed += state["has_uint32"].to_bytes(4, "little") + state["uinteger"].to_bytes(4, "little")
+        self._state._array[...] = np.frombuffer(packed, dtype=np.int8)
+
+    def _load(self):
+        packed = self._state._array.tobytes()
+        self._numpy.state = {"bit_generator": "PCG64",
+                             "state": {"state": int.from_bytes(packed[:16], "little"),
+                                       "inc": int.from_bytes(packed[16:32], "little")},
+                             "has_uint32": int.from_bytes(packed[32:36], "little"),
+                             "uinteger": int.from_bytes(packed[36:], "little")}
+
+
 class Generator:
     """cupy.random.Generator: NumPy's PCG64 underneath; CuPy's methods and dtype rules on top."""
 
     def __init__(self, seed=None):
-        self._numpy = np.random.default_rng(seed)
-        self._device = _current_device[-1]
-        self.bit_generator = self._numpy.bit_generator
+        self.bit_generator = _BitGenerator(seed)
+        self._numpy = np.random.Generator(self.bit_generator._numpy)
 
     def _draw(self, draw, size, dtype):
-        if self._device != _current_device[-1]:
-            raise ValueError(f"a Generator made on device {self._device} used while device "
-                             f"{_current_device[-1]} is current (its state lives on device {self._device})")
+        if self.bit_generator._device != _current_device[-1]:
+            raise RuntimeError("This Generator state is allocated in a different device")
         counters.device_calls += 1
-        return ndarray._of(np.asarray(draw(size)).astype(dtype, copy=False))
+        self.bit_generator._load()
+        sample = ndarray._of(np.asarray(draw(size)).astype(dtype, copy=False))
+        self.bit_generator._store()
+        return sample
 
     def random(self, size=None, dtype=np.float64, out=None):
         # CuPy draws float64 for 'd', float32 for every other dtype, then casts.
