@@ -132,7 +132,7 @@ def move(array, device):
 # progress bar reading the loss), which fetches the flag in the same transfer as the value. The error
 # then arrives a little after the operation it names, as with PyTorch's device-side asserts.
 
-_failed = {}       # device -> 0-d int32 array on it: 0, or the code of a check that failed
+_failed = {}       # device -> 0-d integer array on it: 0, or the code of a check that failed
 _checks = {}       # (exception type, message) -> code (1, 2, ...)
 
 
@@ -146,8 +146,7 @@ def check(failed, error_type, message, exact_message=None):
         return
     code = _checks.setdefault((error_type, message), len(_checks) + 1)
     with on_device(device):
-        flag = failed.astype(_cupy.int32)
-        flag *= code
+        flag = failed * code               # 0, or the code (an integer array: its dtype is read back)
         previous = _failed.get(device)
         _failed[device] = flag if previous is None else _cupy.maximum(previous, flag)
 
@@ -166,8 +165,9 @@ def to_host(array):
         packed = xp.concatenate([xp.ascontiguousarray(array).reshape(-1).view(xp.uint8),
                                  failed.reshape(1).view(xp.uint8)])
     host = packed.get()
-    _raise_if_failed(int(host[-4:].view(np.int32)[0]), device)
-    return host[:-4].view(array.dtype).reshape(array.shape)
+    size = failed.dtype.itemsize
+    _raise_if_failed(int(host[-size:].view(failed.dtype)[0]), device)
+    return host[:-size].view(array.dtype).reshape(array.shape)
 
 
 def raise_failed_checks(device):
