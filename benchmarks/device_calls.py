@@ -2,6 +2,7 @@
 
     python benchmarks/device_calls.py                 # the MNIST MLP step and the small GPT step
     python benchmarks/device_calls.py --sites         # also where each sync comes from
+    python benchmarks/device_calls.py --gpu           # on a GPU: ms per step on real CuPy instead
 
 A device call is one operation that computes or writes device data: a proxy for a kernel launch (a
 launch costs ~5-10 us on a GPU whatever its size, so a small model's step is bound by their number).
@@ -15,6 +16,8 @@ models/gpt2.py, preset gpt-nano (2 layers, 4 heads, 128 wide, context 64), vocab
 AdamW and gradient clipping at 1.0 (a GPT training step as train_gpt.py runs it).
 """
 import argparse
+import statistics
+import time
 
 import tinytensor as tt
 from tinytensor import nn
@@ -66,14 +69,36 @@ def count(step, repeats=3):
     return per_step, counts.report()
 
 
+def milliseconds(step, repeats=7, steps=20):
+    """Median ms per step on the GPU: `steps` steps between two synchronizations, `repeats` times."""
+    step()
+    tt.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        tt.cuda.synchronize()
+        times.append((time.perf_counter() - start) / steps * 1000)
+    return statistics.median(times), min(times)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", action="store_true", help="list where each host sync comes from")
+    parser.add_argument("--gpu", action="store_true", help="time the steps on the GPU (needs CuPy and a GPU)")
     args = parser.parse_args()
-    fake_cupy.install()
+    if not args.gpu:
+        fake_cupy.install()
     tt.manual_seed(0)
     rows = [("MNIST MLP 784-256-256-10, batch 128, Adam", mlp_step()),
             ("GPT 2 layers, 4 heads, 128 wide, T=64, batch 8, AdamW + clip", gpt_step())]
+    if args.gpu:
+        print(f"{'training step on ' + tt.cuda.get_device_name():62s} {'median ms':>10s} {'best ms':>8s}")
+        for name, step in rows:
+            median, best = milliseconds(step)
+            print(f"{name:62s} {median:10.2f} {best:8.2f}")
+        return
     print(f"{'training step':62s} {'device calls':>12s} {'host syncs':>10s} {'H2D copies':>10s}")
     for name, step in rows:
         per_step, sites = count(step)

@@ -18,3 +18,9 @@ def synchronize():
         device = backend._cupy.cuda.Device()
         device.synchronize()
         backend.raise_failed_checks(f"cuda:{device.id}")
+
+
+def get_device_name(index=0):
+    """The GPU's name, e.g. 'NVIDIA H200'."""
+    name = backend._load_cupy().cuda.runtime.getDeviceProperties(index)["name"]
+    return name.decode() if isinstance(name, bytes) else name

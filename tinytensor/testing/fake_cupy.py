@@ -137,6 +137,10 @@ class _Runtime:
     def deviceSynchronize():
         _sync("synchronize")
 
+    @staticmethod
+    def getDeviceProperties(device):
+        return {"name": b"CuPy stand-in (NumPy)", "multiProcessorCount": 1}
+
 
 # ----------------------------------------------------------------------------------- the array
 
