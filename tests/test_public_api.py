@@ -11,7 +11,6 @@ def _engine_private_names():
     names = set()
     for cls in (tt.Tensor, tt.Node, tt.Function):
         names |= {n for n in dir(cls) if n.startswith("_") and not n.startswith("__")}
-    names |= {n for n in vars(tt.Node(tt.Function, None, "cpu", ())) if n.startswith("_")}
     return names
 
 

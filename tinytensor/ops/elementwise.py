@@ -272,8 +272,8 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return grad * constant(y.data > 0, y)
+        grad, y = ctx.backward_operands(grad)             # arrays, or Tensors under create_graph
+        return grad * (y > 0)
 
 
 class LeakyRelu(Function):

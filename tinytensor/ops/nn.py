@@ -36,7 +36,7 @@ class Linear(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
+        grad, x, weight = ctx.backward_operands(grad)     # arrays, or Tensors under create_graph
         rows = grad.reshape(-1, weight.shape[0])                                      # (rows, out)
         grad_x = (rows @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
         grad_weight = rows.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
