@@ -64,6 +64,7 @@ class Node:
                           itself, or None (not a Tensor, or it needs no gradient)
         output_shape      the shape of the tensor forward returned
         needs_input_grad  one bool per argument of forward
+        retained_output   the output tensor, if it called retain_grad() (else None)
         create_graph      True while backward runs under create_graph=True: the gradients it returns are
                           then recorded, so they must be computed from `saved_tensors` with Tensor ops
                           (anything computed in forward carries no graph)
@@ -174,6 +175,12 @@ class Node:
             return value, None
         constant = Tensor._from_array(value, output.device)
         return constant, constant._version[0]
+
+    @property
+    def retained_output(self):
+        """The output tensor if it called retain_grad() and is still alive, else None (the node holds
+        no strong reference to its output; see the class docstring)."""
+        return self._grad_kept_by and self._grad_kept_by()
 
     def keep_grad_of(self, tensor):
         """Let backward fill `tensor.grad` with this node's output gradient (tensor.retain_grad()), or
@@ -390,7 +397,7 @@ def _check_broadcast(node, index, grad_shape, shape):
 
 def _store_retained_grad(node, grad, create_graph):
     """Fill `.grad` of the node's output when it asked for it with retain_grad()."""
-    output = node._grad_kept_by and node._grad_kept_by()
+    output = node.retained_output
     if output is not None:
         output.grad = _accumulated_grad(output.grad, grad, create_graph)
 
