@@ -122,6 +122,7 @@ class Node:
         return (grad_output.data,) + self._saved_values(as_tensors=False)
 
     def _saved_values(self, as_tensors):
+        """The saved values, Tensors as Tensors or as their arrays, each checked against in-place change."""
         self.check_not_freed()
         values = []
         for tensor, version in self._saved:

@@ -52,3 +52,13 @@ def test_without_the_mode_nothing_is_checked_or_recorded():
     with tt.detect_anomaly():
         pass
     assert x.exp().grad_fn.created_at is None                         # the mode is off again after the block
+
+
+def test_detect_anomaly_works_as_a_decorator_and_restores_the_mode():
+    @tt.detect_anomaly()
+    def risky(x):
+        return (x - x) / (x - x)                                       # 0 / 0
+
+    with pytest.raises(RuntimeError, match=r"Div made nan at index \(0,\)"):
+        risky(tt.tensor([1.0]))
+    assert np.isnan((tt.zeros(1) / tt.zeros(1)).numpy()[0])           # off again: no error
