@@ -1,5 +1,7 @@
 """The exercises: every reference solution passes, every untouched stub fails, the stubs match their
 solutions, planted mistakes are named, and the command line reports and exits as documented."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,9 @@ PLANTED = [   # (exercise, the right line, a wrong one, words the diagnosis must
     (10, "p -= lr * p.grad", "p += lr * p.grad", "training diverged"),
     (11, "return grad * x.sigmoid()", "return grad * tt.tensor(1 / (1 + ctx.xp.exp(-x.data)))",
      "Softplus's backward is the problem"),
+    (5, "return y * (grad - (grad * y).sum(axis=-1, keepdims=True))",
+     "return (y * (grad - (grad * y).sum(axis=-1, keepdims=True))).half()", "right to float16 precision"),
+    (4, "grad_a = grad @ b.T ", "grad_a = grad @ b ", "shapes do not fit"),
 ]
 
 
@@ -117,3 +122,13 @@ def test_init_writes_stubs_and_keeps_edited_files(tmp_path, capsys):
     edited.write_text("# mine\n")
     main(["--dir", str(tmp_path), "init"])
     assert edited.read_text() == "# mine\n"
+
+
+def test_python_dash_m_runs_the_checker_with_its_exit_codes(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "tinytensor.exercises", *args], capture_output=True,
+                              text=True, cwd=tmp_path)
+    stub = run("--dir", str(STUBS), "check", "7")
+    assert stub.returncode == 1 and "NOT STARTED" in stub.stdout and "ex07_layer_norm.py" in stub.stdout
+    solution = run("check", "7", "--solution")
+    assert solution.returncode == 0 and "PASSES" in solution.stdout
