@@ -132,3 +132,13 @@ def test_python_dash_m_runs_the_checker_with_its_exit_codes(tmp_path):
     assert stub.returncode == 1 and "NOT STARTED" in stub.stdout and "ex07_layer_norm.py" in stub.stdout
     solution = run("check", "7", "--solution")
     assert solution.returncode == 0 and "PASSES" in solution.stdout
+
+
+def test_the_guide_shows_what_the_checker_says(tmp_path):
+    exercise = BY_NUMBER[1]
+    text = solution_path(exercise).read_text(encoding="utf-8")
+    (tmp_path / exercise.filename).write_text(text.replace("** 2 ", " "), encoding="utf-8")
+    with pytest.raises(Failure) as failure:
+        check(exercise, tmp_path / exercise.filename)
+    guide = (STUBS.parents[1] / "docs" / "exercises.md").read_text(encoding="utf-8")
+    assert " ".join(str(failure.value).split()) in " ".join(guide.split())
