@@ -100,6 +100,15 @@ def test_command_line_list_check_and_exit_codes(capsys):
     assert "PASSES" in capsys.readouterr().out
 
 
+def test_list_tells_passes_fails_and_missing_apart(tmp_path, capsys):
+    (tmp_path / BY_NUMBER[1].filename).write_text(solution_path(BY_NUMBER[1]).read_text(encoding="utf-8"))
+    (tmp_path / BY_NUMBER[2].filename).write_text("import tinytensor as tt\n")
+    (tmp_path / BY_NUMBER[3].filename).write_text(stub_text(BY_NUMBER[3]))
+    main(["--dir", str(tmp_path), "list"])
+    states = [line.split("  ")[-1].strip() for line in capsys.readouterr().out.splitlines()[1:5]]
+    assert states == ["passes", "fails", "not started", "missing"]
+
+
 def test_hints_unlock_one_at_a_time(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYTENSOR_CACHE", str(tmp_path))
     hints = BY_NUMBER[5].hints
