@@ -58,6 +58,7 @@ PLANTED = [   # (exercise, the right line, a wrong one, words the diagnosis must
     (10, "p -= lr * p.grad", "p += lr * p.grad", "training diverged"),
     (11, "return grad * x.sigmoid()", "return grad * tt.tensor(1 / (1 + ctx.xp.exp(-x.data)))",
      "Softplus's backward is the problem"),
+    (11, "tt.grad(f(x).sum(), x, create_graph=True)", "tt.grad(f(x).sum(), x)", "create_graph=True"),
     (5, "return y * (grad - (grad * y).sum(axis=-1, keepdims=True))",
      "return (y * (grad - (grad * y).sum(axis=-1, keepdims=True))).half()", "right to float16 precision"),
     (4, "grad_a = grad @ b.T ", "grad_a = grad @ b ", "shapes do not fit"),
