@@ -56,6 +56,8 @@ PLANTED = [   # (exercise, the right line, a wrong one, words the diagnosis must
     (10, "return grad @ w, grad.T @ x, grad.sum(axis=0)", "return grad @ w, grad.T @ x, grad",
      "sum the bias gradient over the batch"),
     (10, "p -= lr * p.grad", "p += lr * p.grad", "training diverged"),
+    (10, "p -= lr * p.grad", "p -= 0.01 * lr * p.grad", "reaches 0.015"),
+    (10, "p.grad = None", "pass", "gradients are never cleared"),
     (11, "return grad * x.sigmoid()", "return grad * tt.tensor(1 / (1 + ctx.xp.exp(-x.data)))",
      "Softplus's backward is the problem"),
     (11, "tt.grad(f(x).sum(), x, create_graph=True)", "tt.grad(f(x).sum(), x)", "create_graph=True"),
