@@ -1,5 +1,6 @@
 """The exercises: every reference solution passes, every untouched stub fails, the stubs match their
 solutions, planted mistakes are named, and the command line reports and exits as documented."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,8 +139,9 @@ def test_init_writes_stubs_and_keeps_edited_files(tmp_path, capsys):
 
 def test_python_dash_m_runs_the_checker_with_its_exit_codes(tmp_path):
     def run(*args):
+        env = dict(os.environ, PYTHONPATH=str(STUBS.parents[1]))   # also from a checkout that is not installed
         return subprocess.run([sys.executable, "-m", "tinytensor.exercises", *args], capture_output=True,
-                              text=True, cwd=tmp_path)
+                              text=True, cwd=tmp_path, env=env)
     stub = run("--dir", str(STUBS), "check", "7")
     assert stub.returncode == 1 and "NOT STARTED" in stub.stdout and "ex07_layer_norm.py" in stub.stdout
     solution = run("check", "7", "--solution")
