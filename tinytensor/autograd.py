@@ -237,6 +237,9 @@ class Function:
         device = _common_device(cls.__name__, args)
         node = Node(cls, device, tuple(needs_input_grad))
         output_array = cls.forward(node, *arrays)
+        if isinstance(output_array, Tensor):
+            raise TypeError(f"{cls.__name__}.forward returned a Tensor, but forward works on arrays and must "
+                            "return one: compute with ctx.xp (numpy or cupy) on the arrays it receives")
         if anomaly.enabled:   # off by default; a debugging mode (tt.detect_anomaly)
             anomaly.watch_forward(node, arrays, output_array)
         output = Tensor._from_array(output_array, device)

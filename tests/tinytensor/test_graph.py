@@ -154,3 +154,13 @@ def test_a_backward_on_arrays_agrees_with_the_same_backward_on_tensors(op):
     assert all(g.grad_fn is None for g in on_arrays) and on_tensors[0].grad_fn is not None
     for a, t in zip(on_arrays, on_tensors):
         np.testing.assert_allclose(a.numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_forward_that_returns_a_tensor_is_told_to_return_an_array():
+    class Wrong(tt.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return tt.tensor(x) * 2
+
+    with pytest.raises(TypeError, match=r"Wrong\.forward returned a Tensor.*ctx\.xp"):
+        Wrong.apply(tt.ones(2, requires_grad=True))
