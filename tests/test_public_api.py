@@ -47,8 +47,11 @@ def test_the_engine_imports_its_own_modules_at_the_top_only():
             if not isinstance(definition, (ast.FunctionDef, ast.ClassDef)):
                 continue
             for node in ast.walk(definition):
-                own = (isinstance(node, ast.ImportFrom) and (node.level or node.module.startswith("tinytensor"))
-                       or isinstance(node, ast.Import) and any(a.name.startswith("tinytensor") for a in node.names))
+                if isinstance(node, ast.ImportFrom):
+                    own = node.level > 0 or node.module.startswith("tinytensor")
+                else:
+                    own = isinstance(node, ast.Import) and any(
+                        alias.name.startswith("tinytensor") for alias in node.names)
                 if own:
                     deferred.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert deferred == []

@@ -139,7 +139,7 @@ def test_only_broadcast_axes_are_summed_implicitly():
 
 @pytest.mark.parametrize("op", ["linear", "relu", "cross_entropy"])
 def test_a_backward_on_arrays_agrees_with_the_same_backward_on_tensors(op):
-    """backward_operands gives arrays without create_graph and Tensors with it: same formulas, same numbers."""
+    """backward_operands gives arrays without create_graph, Tensors with it: same formulas, same numbers."""
     rng = np.random.default_rng(0)
     x = tt.tensor(rng.standard_normal((4, 3, 5)), dtype=tt.float64, requires_grad=True)
     w = tt.tensor(rng.standard_normal((2, 5)), dtype=tt.float64, requires_grad=True)
