@@ -237,15 +237,22 @@ def _named_padding(x, padding, kernel, stride, dilation):
     return x, tuple(t // 2 for t in totals)
 
 
+def _windows_and_winners(xp, x, geometry):
+    """Every window of x, (N, C, kh*kw, OH, OW) with -inf padding, and where each one's max is in it
+    (N, C, OH, OW): the first maximum on ties, as PyTorch."""
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = geometry[1], geometry[-1]
+    windows = _im2col(xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
+    return windows, windows.argmax(axis=2)
+
+
 class MaxPool2d(Function):
     """y = max over each window        dL/dx: g goes to the window's argmax (the first one on ties)"""
 
     @staticmethod
     def forward(ctx, x, geometry):
-        n, c = x.shape[:2]
-        (kh, kw), (oh, ow) = geometry[1], geometry[-1]
-        windows = _im2col(ctx.xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
-        winner = windows.argmax(axis=2)[:, :, None]                             # (N, C, 1, OH, OW)
+        windows, winner = _windows_and_winners(ctx.xp, x, geometry)
+        winner = winner[:, :, None]                                             # (N, C, 1, OH, OW)
         ctx.geometry, ctx.winner = geometry, winner
         return ctx.xp.take_along_axis(windows, winner, axis=2)[:, :, 0]
 
@@ -283,9 +290,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def _max_pool_indices(x, geometry):
     """The flat H*W position in x of each window's maximum (the first on ties), by a second pass."""
     xp = x.xp
-    (n, c, h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
-    windows = _im2col(xp, x.data, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
-    winner = windows.argmax(axis=2)                                             # (N, C, OH, OW)
+    (_, _, _, w), (_, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
+    _, winner = _windows_and_winners(xp, x.data, geometry)                       # (N, C, OH, OW)
     rows = xp.arange(oh).reshape(-1, 1) * sh - ph + (winner // kw) * dh
     cols = xp.arange(ow) * sw - pw + (winner % kw) * dw
     return Tensor(rows * w + cols, dtype=int64, device=x.device)
