@@ -80,8 +80,14 @@ def _at(name, index):
     return f"{name}[{', '.join(str(int(i)) for i in index)}]" if len(index) else name
 
 
-def _output_names(outputs, what):
-    return [what] if len(outputs) == 1 else [f"{what}{k}" for k in range(len(outputs))]
+def _output_element(flat, outputs, what):
+    """The name of element `flat` of all outputs raveled one after another: out[1, 2], or out1[0] when
+    fn returns several outputs."""
+    k = 0
+    while flat >= outputs[k].size:
+        flat -= outputs[k].size
+        k += 1
+    return _at(what if len(outputs) == 1 else f"{what}{k}", np.unravel_index(flat, outputs[k].shape))
 
 
 def _jacobian_column(fn, inputs, i, index, eps):
@@ -120,26 +126,19 @@ def _failure_message(fn, inputs, i, index, weighted, eps, atol, rtol, what):
     tolerance = f" (the tolerance is |analytic - numeric| <= {atol:g} + {rtol:g} |numeric|)."
     outputs = _outputs(fn, inputs)
     if sum(o.size for o in outputs) <= _MAX_OUTPUTS_FOR_JACOBIAN:
-        analytic, numeric = _jacobian_column(fn, inputs, i, index, eps)
-        names = _output_names(outputs, what)
-        worst, worst_relative, moved, wrong = None, -1.0, 0, 0
-        for o, (a_col, n_col) in enumerate(zip(analytic, numeric)):
-            for k in np.ndindex(*a_col.shape):
-                a, n = a_col[k], n_col[k]
-                moved += bool(a or n)
-                if abs(a - n) > atol + rtol * abs(n):
-                    wrong += 1
-                    if _relative(a, n) > worst_relative:
-                        worst, worst_relative = (o, k), _relative(a, n)
+        columns = _jacobian_column(fn, inputs, i, index, eps)
+        analytic, numeric = (np.concatenate([c.ravel() for c in column]) for column in columns)
+        worst = _worst_failure(analytic, numeric, atol, rtol)
         if worst is not None:
-            o, k = worst
-            a, n = analytic[o][k], numeric[o][k]
-            others = moved - 1
-            context = (f" {_at(names[o], k)} is the only output element that depends on {_at(name, index)}."
-                       if others <= 0 else
-                       f" {_at(name, index)} moves {others} other output element(s); {wrong - 1} of them "
+            a, n = analytic[worst], numeric[worst]
+            out_name = _output_element(int(worst[0]), outputs, what)
+            moved = np.count_nonzero(np.maximum(np.abs(analytic), np.abs(numeric)) > atol) - 1
+            wrong = np.count_nonzero(np.abs(analytic - numeric) > atol + rtol * np.abs(numeric)) - 1
+            context = (f" {out_name} is the only output element that depends on {_at(name, index)}."
+                       if moved <= 0 else
+                       f" {_at(name, index)} moves {moved} other output element(s); {wrong} of them "
                        f"disagree too, and this one disagrees the most.")
-            return (where + f"d {_at(names[o], k)} / d {_at(name, index)} is {a:.8g} from backward (analytic) "
+            return (where + f"d {out_name} / d {_at(name, index)} is {a:.8g} from backward (analytic) "
                     f"but {n:.8g} by central differences (numeric), relative error {_relative(a, n):.3g}"
                     + tolerance + context)
         reason = ("every single output element's derivative agrees within the tolerance, but their "
