@@ -148,7 +148,7 @@ class CausalSelfAttention(nn.Module):
     """Each position mixes the values of itself and the positions before it, per head:
     q, k, v = split(x @ W_qkv) into H heads;  y = softmax(q k^T / sqrt(D), causal) v;  out = y @ W_proj.
     fused=True computes the attention with tt.causal_attention_fused (same numbers, faster; no second
-    derivatives) whenever there is no attention dropout and no cache to continue."""
+    derivatives) whenever there is no attention dropout."""
 
     def __init__(self, config, fused=False):
         super().__init__()
@@ -160,22 +160,18 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, cache=None):
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
-        q, k, v = tt.split(self.c_attn(x), C, axis=2)                        # 3 x (B, T, C)
-        q, k, v = (t.reshape(B, T, H, D).transpose(0, 2, 1, 3) for t in (q, k, v))   # (B, H, T, D)
-        past = 0
+        q, k, v = self.c_attn(x).reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)   # each (B, H, T, D)
         if cache is not None:
-            past = cache.length
-            k, v = cache.append(k, v)                                         # (B, H, past + T, D)
+            k, v = cache.append(k, v)                          # (B, H, S, D): S - T cached positions first
+        S = k.shape[2]
         dropout_p = self.dropout if self.training else 0.0
-        if past == 0 and self.fused and dropout_p == 0:
+        if self.fused and dropout_p == 0:                      # the T queries are the last T of S positions
             y = tt.causal_attention_fused(q, k, v)
-        elif past == 0:
+        elif S == T:
             y = tt.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
-        elif T == 1:          # one new token: it may attend to every cached position
-            y = tt.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        else:                 # T new tokens after `past` cached ones: query i sees keys 0 .. past + i
-            rows = tt.arange(past, past + T, device=x.device).reshape(T, 1)
-            allowed = tt.arange(past + T, device=x.device).reshape(1, past + T) <= rows
+        else:                                                  # query i sits at position S - T + i
+            rows = tt.arange(S - T, S, device=x.device).reshape(T, 1)
+            allowed = tt.arange(S, device=x.device).reshape(1, S) <= rows
             y = tt.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
         y = y.transpose(0, 2, 1, 3).reshape(B, T, C)                          # heads side by side again
         return self.resid_dropout(self.c_proj(y))

@@ -14,12 +14,22 @@ def _values_and_grads(fn, *arrays, device="cpu"):
     return [out.detach().numpy()] + [t.grad.numpy() for t in tensors]
 
 
+def _plain_causal(q, k, v):
+    """The plain version: query i is position S - L + i (is_causal when L == S)."""
+    L, S = q.shape[-2], k.shape[-2]
+    if L == S:
+        return tt.scaled_dot_product_attention(q, k, v, is_causal=True)
+    allowed = np.arange(S)[None, :] <= np.arange(S - L, S)[:, None]
+    return tt.scaled_dot_product_attention(q, k, v, attn_mask=tt.tensor(allowed))
+
+
 @pytest.mark.parametrize("shapes", [((2, 3, 5, 4), (2, 3, 5, 4), (2, 3, 5, 6)),   # batch, heads, L = S
-                                    ((4, 2), (7, 2), (7, 3))])                     # L < S, no batch axes
+                                    ((4, 2), (7, 2), (7, 3)),                      # 4 queries after 3 cached keys
+                                    ((2, 1, 3), (2, 6, 3), (2, 6, 2))])            # one new query (decoding)
 def test_causal_attention_fused_matches_plain(rng, shapes):
     q, k, v = (rng.standard_normal(s) for s in shapes)
     fused = _values_and_grads(tt.causal_attention_fused, q, k, v)
-    plain = _values_and_grads(lambda q, k, v: tt.scaled_dot_product_attention(q, k, v, is_causal=True), q, k, v)
+    plain = _values_and_grads(_plain_causal, q, k, v)
     for a, b in zip(fused, plain):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     qt, kt, vt = (tt.tensor(a, requires_grad=True) for a in (q, k, v))
@@ -40,6 +50,8 @@ def test_fused_kernels_refuse_second_derivatives_and_bad_shapes():
         tt.grad(tt.gelu_tanh_fused(x).sum(), x, create_graph=True)
     with pytest.raises(ValueError, match="causal_attention_fused"):
         tt.causal_attention_fused(tt.randn(2, 3, 4), tt.randn(2, 5, 3), tt.randn(2, 5, 4))
+    with pytest.raises(ValueError, match="L <= S"):
+        tt.causal_attention_fused(tt.randn(4, 2), tt.randn(3, 2), tt.randn(3, 2))
 
 
 @pytest.mark.cuda

@@ -434,7 +434,7 @@ __all__ += ["causal_attention_fused", "gelu_tanh_fused"]
 
 
 class CausalAttentionFused(Function):
-    """y = P v, P = softmax(S), S = q k^T * scale with key j > query i masked out
+    """y = P v, P = softmax(S), S = q k^T * scale with the keys after each query masked out
     dL/dv = P^T g;  dL/dP = g v^T;  dL/dS = P * (dL/dP - rowsum(dL/dP * P));  dL/dq = dL/dS k scale;
     dL/dk = dL/dS^T q scale"""
 
@@ -446,7 +446,8 @@ class CausalAttentionFused(Function):
         length, source = q.shape[-2], k.shape[-2]
         probs = q @ k.swapaxes(-1, -2)                                    # S (..., L, S), one buffer
         probs *= scale
-        probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), 1)   # future keys -> -inf
+        # Query i is position source - length + i: keys after it -> -inf.
+        probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
         probs -= probs.max(axis=-1, keepdims=True)
         xp.exp(probs, out=probs)
         probs /= probs.sum(axis=-1, keepdims=True)                        # P, in place
@@ -469,11 +470,14 @@ class CausalAttentionFused(Function):
 
 
 def causal_attention_fused(q, k, v, scale=None):
-    """scaled_dot_product_attention(q, k, v, is_causal=True) as one Function: q (..., L, E), k (..., S, E),
-    v (..., S, Ev) with query i attending to keys 0..i. No dropout, no second derivative."""
-    if q.ndim < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or k.shape[:-2] != v.shape[:-2]:
+    """Causal attention as one Function: q (..., L, E), k (..., S, E), v (..., S, Ev), L <= S. The L queries
+    are the last L of the S positions (the first S - L are earlier tokens, e.g. from a KV cache), so query
+    i attends to keys 0 .. S - L + i. For L == S that is scaled_dot_product_attention(q, k, v,
+    is_causal=True); for L < S, that with attn_mask[i, j] = j <= S - L + i. No dropout, no second derivative."""
+    if (q.ndim < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or k.shape[:-2] != v.shape[:-2]
+            or q.shape[-2] > k.shape[-2]):
         raise ValueError(f"causal_attention_fused: q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} "
-                         "must be (..., L, E), (..., S, E) and (..., S, Ev) with the same batch axes")
+                         "must be (..., L, E), (..., S, E) and (..., S, Ev) with the same batch axes and L <= S")
     return CausalAttentionFused.apply(q, k, v, 1 / math.sqrt(q.shape[-1]) if scale is None else scale)
 
 
