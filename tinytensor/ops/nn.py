@@ -445,8 +445,8 @@ class CausalAttentionFused(Function):
         length, source = q.shape[-2], k.shape[-2]
         probs = q @ k.swapaxes(-1, -2)                                    # S (..., L, S), one buffer
         probs *= scale
-        # Query i is position source - length + i: keys after it -> -inf.
-        probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
+        if length > 1:     # query i is position source - length + i: keys after it -> -inf
+            probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
         probs -= probs.max(axis=-1, keepdims=True)
         xp.exp(probs, out=probs)
         probs /= probs.sum(axis=-1, keepdims=True)                        # P, in place
