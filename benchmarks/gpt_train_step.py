@@ -10,6 +10,7 @@ three run the same arithmetic, so they must agree closely).
 
     python benchmarks/gpt_train_step.py                   # 1 BLAS thread
     PYTHONPATH=/path/to/torch-site python benchmarks/gpt_train_step.py     # with the PyTorch column
+    python benchmarks/gpt_train_step.py --device cuda     # tinytensor and PyTorch on the GPU
 """
 import argparse
 import math
@@ -25,6 +26,8 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=7, help="timed blocks per side")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: this process's CPU time (steadier on a shared machine); wall: elapsed time")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu or cuda, for tinytensor and PyTorch (NumPy stays on the CPU; cuda times wall)")
     parser.add_argument("--profile", action="store_true", help="profile the tinytensor step instead")
     return parser.parse_args()
 
@@ -50,16 +53,17 @@ def make_batch(rng):
 
 
 def tinytensor_side(model, x, y):
+    model.to(args.device)
     optimizer = nn.optim.SGD(model.parameters(), lr=LR)
-    xt, yt = tt.tensor(x), tt.tensor(y)
+    xt, yt = tt.tensor(x, device=args.device), tt.tensor(y, device=args.device)
 
     def step():
         _, loss = model(xt, yt)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return loss.item()
-    return step
+        return loss                      # read once per block, so a GPU is not synchronised every step
+    return step, tt.cuda.synchronize
 
 
 # ----------------------------------------------------------------------------------- raw NumPy
@@ -165,7 +169,7 @@ def numpy_side(model, x, y):
         for name, grad in g.items():
             P[name] -= LR * grad
         return float(loss)
-    return step
+    return step, lambda: None
 
 
 # ----------------------------------------------------------------------------------- PyTorch eager
@@ -174,11 +178,13 @@ def torch_side(model, x, y):
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(args.threads)
-    P = {name: torch.tensor(p.detach().numpy(), requires_grad=True) for name, p in model.named_parameters()}
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    P = {name: torch.tensor(p.detach().numpy(), requires_grad=True, device=args.device)
+         for name, p in model.named_parameters()}
+    xt, yt = torch.from_numpy(x).to(args.device), torch.from_numpy(y).to(args.device)
     B, T, C, H = BATCH, CONFIG.block_size, CONFIG.n_embd, CONFIG.n_head
     optimizer = torch.optim.SGD(P.values(), lr=LR)
-    positions = torch.arange(T)
+    positions = torch.arange(T, device=args.device)
+    synchronize = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     def linear(h, name):
         return F.linear(h, P[name + ".weight"], P[name + ".bias"])
@@ -199,18 +205,22 @@ def torch_side(model, x, y):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return loss.item()
-    return step
+        return loss
+    return step, synchronize
 
 
 # ----------------------------------------------------------------------------------- timing
 
-def time_block(step):
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+def time_block(side):
+    """(ms per step over one block, the last loss), waiting for the GPU (if any) before reading the clock."""
+    step, synchronize = side
+    clock = time.process_time if args.clock == "cpu" and args.device == "cpu" else time.perf_counter
+    synchronize()
     start = clock()
     for _ in range(args.steps):
         loss = step()
-    return (clock() - start) / args.steps * 1e3, loss
+    synchronize()
+    return (clock() - start) / args.steps * 1e3, float(loss)
 
 
 def main():
@@ -228,21 +238,22 @@ def main():
     if args.profile:
         import cProfile
         import pstats
-        cProfile.runctx("for _ in range(20): step()", {"step": sides["tinytensor"]}, {}, "/tmp/gpt_step.prof")
+        cProfile.runctx("for _ in range(20): step()", {"step": sides["tinytensor"][0]}, {}, "/tmp/gpt_step.prof")
         pstats.Stats("/tmp/gpt_step.prof").sort_stats("tottime").print_stats(25)
         return
-    for step in sides.values():    # warm up caches and allocators
-        time_block(step)
+    for side in sides.values():    # warm up caches and allocators
+        time_block(side)
     times = {name: [] for name in sides}
     losses = {}
     for _ in range(args.repeats):
-        for name, step in sides.items():
-            ms, losses[name] = time_block(step)
+        for name, side in sides.items():
+            ms, losses[name] = time_block(side)
             times[name].append(ms)
     reference = statistics.median(times["tinytensor"])
     print(f"\nGPT {CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, context "
           f"{CONFIG.block_size}, vocab {CONFIG.vocab_size}, batch {BATCH}, float32, SGD; {args.threads} BLAS "
-          f"thread(s); median of {args.repeats} blocks of {args.steps} steps, {args.clock} time\n")
+          f"thread(s), device {args.device}; median of {args.repeats} blocks of {args.steps} steps, "
+          f"{args.clock if args.device == 'cpu' else 'wall'} time\n")
     print(f"{'side':<16}{'ms/step':>10}{'vs tinytensor':>16}{'loss after':>12}")
     for name, samples in times.items():
         median = statistics.median(samples)

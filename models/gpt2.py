@@ -310,7 +310,8 @@ class GPT(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_dir, dropout=0.0):
         """GPT-2 with the weights of a Hugging Face checkpoint: a folder holding config.json and
-        model.safetensors, or a name in PRETRAINED ('gpt2'), downloaded once into the cache folder
+        model.safetensors, or a name in PRETRAINED ('gpt2'; the larger sizes have no pinned checksum yet,
+        so they are read from a folder), downloaded once into the cache folder
         ($TINYTENSOR_CACHE, default ~/.cache/tinytensor) and checked by sha256. Reads with NumPy and the
         safetensors package only. A checkpoint that does not fit (a missing or unexpected tensor, a
         wrong shape, a config.json setting this model cannot honour) is refused, naming what differs."""
@@ -328,6 +329,11 @@ class GPT(nn.Module):
             weights_path = download(f"https://huggingface.co/{repo}/resolve/{revision}/model.safetensors",
                                     "model.safetensors", sha256, cache_subdir=f"{name_or_dir}-{revision[:8]}")
             config = GPTConfig.preset(str(name_or_dir), dropout=dropout)
+        elif str(name_or_dir) in PRESETS and str(name_or_dir).startswith("gpt2"):
+            raise FileNotFoundError(
+                f"GPT.from_pretrained: no pinned checksum for {name_or_dir} yet, so it is not downloaded "
+                f"automatically; download config.json and model.safetensors from "
+                f"https://huggingface.co/openai-community/{name_or_dir} into a folder and pass the folder")
         else:
             raise FileNotFoundError(
                 f"GPT.from_pretrained: {name_or_dir!r} is neither a folder nor a known name "

@@ -311,6 +311,8 @@ def test_from_pretrained_refuses_checkpoints_that_do_not_fit(tmp_path):
         GPT.from_pretrained(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="neither a folder nor a known name"):
         GPT.from_pretrained("gpt5")
+    with pytest.raises(FileNotFoundError, match="huggingface.co/openai-community/gpt2-xl into a folder"):
+        GPT.from_pretrained("gpt2-xl")
 
 
 def test_from_pretrained_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
