@@ -400,8 +400,11 @@ class GPT(nn.Module):
                     elif caches is None or length - window_start > block:
                         # (Re)start: the context slid past block_size, so every position changes.
                         window_start = max(0, length - block)
-                        caches = [KVCache(batch, self.config, idx.device, self.transformer.wte.weight.dtype)
-                                  for _ in self.transformer.h]
+                        if caches is None:
+                            caches = [KVCache(batch, self.config, idx.device, self.transformer.wte.weight.dtype)
+                                      for _ in self.transformer.h]
+                        for cache in caches:
+                            cache.length = 0        # refilled from position 0 (the arrays are reused)
                         logits = self._last_logits(tokens[:, window_start:], caches)
                     else:
                         logits = self._last_logits(tokens[:, -1:], caches)
