@@ -2,7 +2,7 @@
 
 tinytensor's GPT.generate (models/gpt2.py) is timed beside a decoder written by hand in raw NumPy with its
 own KV cache (below), both on the same random weights (random weights cost the same time as OpenAI's and
-need no download), in one process. The sides alternate within each repeat; the table gives medians of the
+need no download), in one process. The sides alternate within each repeat, in turn first and last; the table gives medians of the
 whole call (prompt + 32 tokens), the time to the first token and per later token, and each side's ratio to
 tinytensor. Both must produce the same tokens; the script checks it.
 
@@ -120,8 +120,9 @@ def main():
         raise SystemExit(f"the sides disagree: {tokens}")
     times = {name: [] for name in sides}
     first_token = []
-    for _ in range(args.repeats):
-        for name, call in sides.items():
+    for repeat in range(args.repeats):
+        order = list(sides.items())
+        for name, call in order if repeat % 2 == 0 else order[::-1]:     # ABBA: no side always goes first
             times[name].append(timed(call)[1])
             if name == "tinytensor":
                 first_token.append(model.last_generation_stats)

@@ -3,7 +3,7 @@
 The model: 2 layers, 4 heads, 128 wide, context 64, vocabulary 256, batch 16 (preset "gpt-nano"), float32.
 tinytensor's models/gpt2.py GPT is timed (with its fused attention and GELU, and with the plain ops) beside the same step written by hand in raw NumPy (below, forward
 and backward derived on paper) and beside PyTorch eager when it is installed, all in one process, starting
-from the same weights. The sides alternate within each repeat so machine noise hits them alike; the table
+from the same weights. The sides alternate within each repeat (in turn first and last) so machine noise hits them alike; the table
 gives medians in ms/step (CPU time of the process by default: on a shared machine it moves less than
 elapsed time, as long as every side runs one thread), each side's ratio to tinytensor, and each side's loss after the timed steps (the
 three run the same arithmetic, so they must agree closely).
@@ -245,8 +245,9 @@ def main():
         time_block(side)
     times = {name: [] for name in sides}
     losses = {}
-    for _ in range(args.repeats):
-        for name, side in sides.items():
+    for repeat in range(args.repeats):
+        order = list(sides.items())
+        for name, side in order if repeat % 2 == 0 else order[::-1]:     # ABBA: no side always goes first
             ms, losses[name] = time_block(side)
             times[name].append(ms)
     reference = statistics.median(times["tinytensor"])

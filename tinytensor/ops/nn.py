@@ -432,6 +432,20 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
 __all__ += ["causal_attention_fused", "gelu_tanh_fused"]
 
 
+def causal_attention_probs(xp, q, k, scale):
+    """P = softmax(q k^T * scale, keys after each query masked) on arrays, in one (..., L, S) buffer.
+    Query i is position S - L + i. Used by CausalAttentionFused and by array-level decoders."""
+    length, source = q.shape[-2], k.shape[-2]
+    probs = q @ k.swapaxes(-1, -2)
+    probs *= scale
+    if length > 1:     # keys after the query -> -inf (a single query is the last position: it sees all)
+        probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
+    probs -= probs.max(axis=-1, keepdims=True)
+    xp.exp(probs, out=probs)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return probs
+
+
 class CausalAttentionFused(Function):
     """y = P v, P = softmax(S), S = q k^T * scale with the keys after each query masked out
     dL/dv = P^T g;  dL/dP = g v^T;  dL/dS = P * (dL/dP - rowsum(dL/dP * P));  dL/dq = dL/dS k scale;
@@ -441,15 +455,7 @@ class CausalAttentionFused(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, scale):
-        xp = ctx.xp
-        length, source = q.shape[-2], k.shape[-2]
-        probs = q @ k.swapaxes(-1, -2)                                    # S (..., L, S), one buffer
-        probs *= scale
-        if length > 1:     # query i is position source - length + i: keys after it -> -inf
-            probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
-        probs -= probs.max(axis=-1, keepdims=True)
-        xp.exp(probs, out=probs)
-        probs /= probs.sum(axis=-1, keepdims=True)                        # P, in place
+        probs = causal_attention_probs(ctx.xp, q, k, scale)              # (..., L, S)
         ctx.save_for_backward(q, k, v, probs)
         ctx.scale = scale
         return probs @ v
@@ -484,6 +490,21 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715
 
 
+def gelu_tanh_array(xp, x):
+    """(gelu(x, approximate="tanh"), t) on arrays, t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), with two
+    buffers. Used by GeluTanhFused and by array-level decoders."""
+    t = x * x                                  # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), in place
+    t *= _GELU_CUBIC
+    t += 1
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    xp.tanh(t, out=t)
+    y = t + 1
+    y *= x
+    y *= 0.5
+    return y, t
+
+
 class GeluTanhFused(Function):
     """y = x (1 + t) / 2, t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
     dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)"""
@@ -492,17 +513,8 @@ class GeluTanhFused(Function):
 
     @staticmethod
     def forward(ctx, x):
-        xp = ctx.xp
-        t = x * x                                  # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), in place
-        t *= _GELU_CUBIC
-        t += 1
-        t *= x
-        t *= _SQRT_2_OVER_PI
-        xp.tanh(t, out=t)
+        y, t = gelu_tanh_array(ctx.xp, x)
         ctx.save_for_backward(x, t)
-        y = t + 1
-        y *= x
-        y *= 0.5
         return y
 
     @staticmethod
