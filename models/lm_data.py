@@ -73,13 +73,10 @@ def make_tokenizer(kind, text=None, vocab_size=512):
         return _cached_bpe(text, vocab_size)
     if kind == "gpt2":
         return BPETokenizer.from_gpt2()
-    path = Path(kind)
-    if not path.exists():
+    if not Path(kind).exists():
         raise ValueError(f"unknown tokenizer {kind!r}: use one of {', '.join(TOKENIZERS)}, a folder written "
                          "by a tokenizer's save(), or GPT-2's vocabulary files")
-    if (path / "tokenizer.json").is_file():
-        return load_tokenizer(path)
-    return BPETokenizer.from_gpt2(path)
+    return load_tokenizer(kind)
 
 
 def _cached_bpe(text, vocab_size):
@@ -101,13 +98,17 @@ def _cached_bpe(text, vocab_size):
     return tok
 
 
-def load_tokenizer(folder):
-    """A tokenizer saved with save(): byte-level BPE or character, as its tokenizer.json says."""
-    meta_path = Path(folder) / "tokenizer.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} not found: expected a folder written by a tokenizer's save()")
-    kind = json.loads(meta_path.read_text(encoding="utf-8")).get("kind")
-    return CharTokenizer.load(folder) if kind == "character" else BPETokenizer.load(folder)
+def load_tokenizer(path):
+    """A tokenizer from files: a folder written by a tokenizer's save() (byte-level BPE or character, as
+    its tokenizer.json says), or GPT-2's vocabulary (a .tiktoken file, or a folder holding encoder.json +
+    vocab.bpe or vocab.json + merges.txt, as a Hugging Face GPT-2 folder does)."""
+    meta_path = Path(path) / "tokenizer.json"
+    kind = json.loads(meta_path.read_text(encoding="utf-8")).get("kind") if meta_path.is_file() else None
+    if kind == "character":
+        return CharTokenizer.load(path)
+    if kind == "byte-level BPE":
+        return BPETokenizer.load(path)
+    return BPETokenizer.from_gpt2(path)      # (a Hugging Face tokenizer.json has no "kind")
 
 
 def tokenizer_to_state(tok):
@@ -209,17 +210,10 @@ class RandomBatches:
         return tt.Tensor._from_array(x, device), tt.Tensor._from_array(y, device)
 
     def state_dict(self):
-        return {"bit_generator": _json_safe(self.rng.bit_generator.state)}
+        return {"bit_generator": self.rng.bit_generator.state}
 
     def load_state_dict(self, state):
         self.rng.bit_generator.state = state["bit_generator"]
-
-
-def _json_safe(value):
-    """A generator state with NumPy integers turned into Python ones (so tt.save keeps them exactly)."""
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    return int(value) if isinstance(value, np.integer) else value
 
 
 # ------------------------------------------------------------------------------------- evaluation

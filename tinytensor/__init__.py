@@ -22,7 +22,7 @@ from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones
                        zeros_like)
 from .ops import *  # noqa: F401,F403
 from .serialization import load, save
-from .random import manual_seed, rand, randint, randn, randperm
+from .random import get_rng_state, manual_seed, rand, randint, randn, randperm, set_rng_state
 from .tensor import (Tensor, bool_, default_dtype, float16, float32, float64, int8, int16, int32, int64,
                      uint8)
 
