@@ -29,6 +29,7 @@ import numpy as np
 
 import tinytensor as tt
 from tinytensor import nn
+from tinytensor.download import cache_dir, download
 
 # ----------------------------------------------------------------------------------- configuration
 
@@ -81,6 +82,42 @@ class GPTConfig:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_hf(cls, hf, dropout=0.0):
+        """The config of a Hugging Face GPT-2 `config.json` (a dict); an error for any setting this model
+        does not compute the same way (another activation, layer-norm epsilon, MLP width, ...)."""
+        honoured = {   # setting: (value this model computes with, default when absent)
+            "model_type": ({"gpt2"}, "gpt2"),
+            "activation_function": ({"gelu_new", "gelu_pytorch_tanh"}, "gelu_new"),
+            "layer_norm_epsilon": ({1e-5}, 1e-5),
+            "n_inner": ({None, 4 * hf.get("n_embd", 768)}, None),
+            "scale_attn_weights": ({True}, True),
+            "scale_attn_by_inverse_layer_idx": ({False}, False),
+            "add_cross_attention": ({False}, False),
+            "tie_word_embeddings": ({True}, True),
+        }
+        for key, (accepted, default) in honoured.items():
+            value = hf.get(key, default)
+            if value not in accepted:
+                raise ValueError(f"GPT.from_pretrained: config.json has {key}={value!r}, which this GPT-2 "
+                                 f"cannot honour (it computes with {key} in {sorted(accepted, key=repr)})")
+        try:
+            return cls(vocab_size=hf["vocab_size"], block_size=hf.get("n_positions", hf.get("n_ctx")),
+                       n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout,
+                       bias=True)
+        except KeyError as missing:
+            raise ValueError(f"GPT.from_pretrained: config.json has no {missing} (vocab_size, n_positions, "
+                             "n_layer, n_head and n_embd are needed)") from None
+
+
+# Checkpoints downloaded by name: Hugging Face repository, pinned revision, sha256 of model.safetensors.
+PRETRAINED = {
+    "gpt2": ("openai-community/gpt2", "607a30d783dfa663caf39e06633721c8d4cfcd7e",
+             "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707"),
+}
+
+# Hugging Face's GPT-2 stores these as Conv1D weights, (in, out); our Linear keeps (out, in).
+_TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 # ----------------------------------------------------------------------------------- the model
 
@@ -263,6 +300,37 @@ class GPT(nn.Module):
         loss = tt.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
 
+    # ------------------------------------------------------------------ pretrained weights
+    @classmethod
+    def from_pretrained(cls, name_or_dir, dropout=0.0):
+        """GPT-2 with the weights of a Hugging Face checkpoint: a folder holding config.json and
+        model.safetensors, or a name in PRETRAINED ('gpt2'), downloaded once into the cache folder
+        ($TINYTENSOR_CACHE, default ~/.cache/tinytensor) and checked by sha256. Reads with NumPy and the
+        safetensors package only. A checkpoint that does not fit (a missing or unexpected tensor, a
+        wrong shape, a config.json setting this model cannot honour) is refused, naming what differs."""
+        from safetensors.numpy import load_file    # imported here: only this path needs it
+        folder = Path(name_or_dir)
+        if folder.is_dir():
+            config_path, weights_path = folder / "config.json", folder / "model.safetensors"
+            for path in (config_path, weights_path):
+                if not path.is_file():
+                    raise FileNotFoundError(f"GPT.from_pretrained: {folder} has no {path.name} (a Hugging Face "
+                                            "GPT-2 folder holds config.json and model.safetensors)")
+            config = GPTConfig.from_hf(json.loads(config_path.read_text()), dropout)
+        elif str(name_or_dir) in PRETRAINED:
+            repo, revision, sha256 = PRETRAINED[str(name_or_dir)]
+            weights_path = download(f"https://huggingface.co/{repo}/resolve/{revision}/model.safetensors",
+                                    "model.safetensors", sha256, cache_subdir=f"{name_or_dir}-{revision[:8]}")
+            config = GPTConfig.preset(str(name_or_dir), dropout=dropout)
+        else:
+            raise FileNotFoundError(
+                f"GPT.from_pretrained: {name_or_dir!r} is neither a folder nor a known name "
+                f"({', '.join(PRETRAINED)}); for another checkpoint put its config.json and model.safetensors "
+                f"in a folder and pass the folder (downloads are kept in {cache_dir()})")
+        model = cls(config)
+        model.load_state_dict(_from_hf_names(load_file(str(weights_path)), model))
+        return model
+
     # ------------------------------------------------------------------ optimizer
     def configure_optimizer(self, weight_decay, lr, betas=(0.9, 0.95)):
         """AdamW that decays only the matrices (Linear weights, embeddings); biases and LayerNorm gains
@@ -352,6 +420,39 @@ class GPT(nn.Module):
         hidden = self._hidden(ids, caches)
         logits = self.lm_head(hidden[:, -1])
         return logits.numpy().astype(np.float64)
+
+
+def _from_hf_names(tensors, model):
+    """A state dict for `model` from a Hugging Face GPT-2 checkpoint's tensors: names with the
+    'transformer.' prefix (some checkpoints leave it out), Conv1D weights transposed, float32, the
+    attention-mask buffers dropped. Refuses a missing, unexpected or wrongly shaped tensor, giving
+    shapes as the checkpoint stores them."""
+    needed = {}     # our name -> the shape the checkpoint must store it in
+    for name, param in model.state_dict().items():
+        if name != "lm_head.weight":
+            needed[name] = tuple(param.shape)[::-1] if name.endswith(_TRANSPOSED) else tuple(param.shape)
+    state, problems, seen = {}, [], set()
+    for name, array in tensors.items():
+        if name.endswith((".attn.bias", ".attn.masked_bias")):     # the causal mask, a constant buffer
+            continue
+        if name == "lm_head.weight":        # stored by some checkpoints; ours is the token embedding
+            wte = tensors.get("transformer.wte.weight", tensors.get("wte.weight"))
+            if wte is None or not np.array_equal(array, wte):
+                problems.append("lm_head.weight differs from the token embedding (wte), but this GPT-2 ties them")
+            continue
+        ours = name if name.startswith("transformer.") else "transformer." + name
+        seen.add(ours)
+        if ours not in needed:
+            problems.append(f"unexpected tensor {name} of shape {tuple(array.shape)}")
+        elif tuple(array.shape) != needed[ours]:
+            problems.append(f"{name}: the checkpoint has shape {tuple(array.shape)}, the model needs {needed[ours]}")
+        else:
+            state[ours] = np.ascontiguousarray(array.T if ours.endswith(_TRANSPOSED) else array, dtype=np.float32)
+    problems += [f"missing tensor {name} of shape {shape}" for name, shape in needed.items() if name not in seen]
+    if problems:
+        raise ValueError(f"GPT.from_pretrained: the checkpoint does not fit {model.config}: " + "; ".join(problems))
+    state["lm_head.weight"] = state["transformer.wte.weight"]
+    return state
 
 
 def _check_sampling(max_new_tokens, temperature, top_k, top_p, eos_token, vocab_size):

@@ -1,10 +1,14 @@
 """GPT-2 (models/gpt2.py): shapes, causality, the KV cache against full recomputation, the sampling
 rules, gradients of attention, and a tiny model learning a short text by heart."""
+import json
+
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 import tinytensor as tt
 from tinytensor import nn
+from tinytensor.download import DownloadError
 from tinytensor.models.gpt2 import GPT, PRESETS, CausalSelfAttention, GPTConfig, KVCache, _choose
 
 
@@ -227,6 +231,105 @@ def test_choose_top_k_and_top_p_keep_the_right_ids():
     assert draws(top_k=None, top_p=0.81) == {0, 1, 2}
     assert draws(top_k=1, top_p=None) == {0}
     assert int(_choose(logits, 0, None, None, rng)[0]) == 0
+
+
+# ----------------------------------------------------------------------------------- pretrained weights
+
+HF_CONFIG = dict(model_type="gpt2", vocab_size=23, n_positions=8, n_layer=2, n_head=2, n_embd=16,
+                 activation_function="gelu_new", layer_norm_epsilon=1e-05)
+
+
+def write_hf_folder(folder, tensors, config=HF_CONFIG):
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(folder / "model.safetensors"))
+    return folder
+
+
+def hf_tensors(model, prefix="transformer."):
+    """The model's weights as a Hugging Face GPT-2 checkpoint stores them: Conv1D weights (in, out),
+    no lm_head (tied), the causal-mask buffers it also saves."""
+    out = {}
+    for name, value in model.state_dict().items():
+        if name == "lm_head.weight":
+            continue
+        array = value.numpy().astype(np.float32)
+        if name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            array = array.T
+        out[prefix + name[len("transformer."):]] = array
+    for i in range(model.config.n_layer):
+        out[f"{prefix}h.{i}.attn.bias"] = np.tril(np.ones((1, 1, 8, 8), dtype=np.float32))
+    return out
+
+
+@pytest.mark.parametrize("prefix", ["transformer.", ""])
+def test_from_pretrained_reads_a_hugging_face_folder(tmp_path, prefix):
+    source = tiny_gpt(dtype=tt.float32)
+    loaded = GPT.from_pretrained(write_hf_folder(tmp_path / "hf", hf_tensors(source, prefix)))
+    assert loaded.config == tiny_config()
+    x = ids((2, 8))
+    np.testing.assert_array_equal(loaded(x)[0].detach().numpy(), source(x)[0].detach().numpy())
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+
+
+def test_from_pretrained_refuses_checkpoints_that_do_not_fit(tmp_path):
+    good = hf_tensors(tiny_gpt(dtype=tt.float32))
+    wrong_shape = dict(good, **{"transformer.h.0.attn.c_attn.weight": np.zeros((16, 40), np.float32)})
+    with pytest.raises(ValueError, match=r"transformer.h.0.attn.c_attn.weight: the checkpoint has shape "
+                                         r"\(16, 40\), the model needs \(16, 48\)"):
+        GPT.from_pretrained(write_hf_folder(tmp_path / "shape", wrong_shape))
+    missing = {k: v for k, v in good.items() if k != "transformer.h.1.mlp.c_fc.bias"}
+    with pytest.raises(ValueError, match=r"missing tensor transformer.h.1.mlp.c_fc.bias of shape \(64,\)"):
+        GPT.from_pretrained(write_hf_folder(tmp_path / "missing", missing))
+    extra = dict(good, **{"transformer.h.2.ln_1.weight": np.ones(16, np.float32)})
+    with pytest.raises(ValueError, match=r"unexpected tensor transformer.h.2.ln_1.weight of shape \(16,\)"):
+        GPT.from_pretrained(write_hf_folder(tmp_path / "extra", extra))
+    untied = dict(good, **{"lm_head.weight": np.zeros((23, 16), np.float32)})
+    with pytest.raises(ValueError, match="ties them"):
+        GPT.from_pretrained(write_hf_folder(tmp_path / "untied", untied))
+    relu = dict(HF_CONFIG, activation_function="relu")
+    with pytest.raises(ValueError, match="activation_function='relu'"):
+        GPT.from_pretrained(write_hf_folder(tmp_path / "relu", good, relu))
+    with pytest.raises(FileNotFoundError, match="has no model.safetensors"):
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "config.json").write_text("{}")
+        GPT.from_pretrained(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="neither a folder nor a known name"):
+        GPT.from_pretrained("gpt5")
+
+
+def test_from_pretrained_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYTENSOR_CACHE", str(tmp_path))
+    monkeypatch.setattr("urllib.request.urlopen", _offline)
+    with pytest.raises(DownloadError, match=r"put it at .*gpt2-607a30d7.model\.safetensors"):
+        GPT.from_pretrained("gpt2")
+
+
+def _offline(*args, **kwargs):
+    import urllib.error
+    raise urllib.error.URLError("no network (test)")
+
+
+def test_from_pretrained_matches_the_reference_implementation(shared_data, tmp_path):
+    """tiny-random-gpt2-reference.npz: random GPT-2 weights with the logits, hidden states and loss that
+    the reference implementation computed on them (see shared/data/README.md)."""
+    ref = np.load(shared_data / "gpt2" / "tiny-random-gpt2-reference.npz")
+    tensors = {k[2:]: ref[k] for k in ref.files if k.startswith("w/")}
+    model = GPT.from_pretrained(write_hf_folder(tmp_path / "ref", tensors, json.loads(str(ref["config_json"]))))
+    assert model.config.n_embd == 16 and model.config.block_size == 64
+    x, y = tt.tensor(ref["input_ids"]), tt.tensor(ref["targets"])
+    with tt.no_grad():
+        logits, loss = model(x, y)
+        h = model.transformer
+        embedded = h.wte(x) + h.wpe(tt.arange(16))
+        after_block0 = h.h[0](embedded)
+        final = model._hidden(x)
+    np.testing.assert_allclose(embedded.numpy(), ref["hidden_states"][0], atol=1e-4)
+    np.testing.assert_allclose(after_block0.numpy(), ref["hidden_states"][1], atol=1e-4)
+    np.testing.assert_allclose(final.numpy(), ref["hidden_states"][2], atol=1e-4)
+    np.testing.assert_allclose(logits.numpy()[:, -1], ref["logits_last"], atol=1e-4)
+    np.testing.assert_allclose(logits.numpy()[:, :, :8], ref["logits_first8"], atol=1e-4)
+    assert loss.item() == pytest.approx(float(ref["loss"]), abs=1e-4)
 
 
 # ----------------------------------------------------------------------------------- cuda
