@@ -117,8 +117,7 @@ def build(args, checkpoint=None):
     train_ids, val_ids = split_ids(encode_corpus(tok, text), val_fraction=0.1)
 
     if args.init_from and checkpoint is None:
-        model = GPT.from_pretrained(args.init_from)
-        set_dropout(model, args.dropout)
+        model = GPT.from_pretrained(args.init_from, dropout=args.dropout)
     else:
         config = GPTConfig(**checkpoint["config"]) if checkpoint else GPTConfig(
             vocab_size=tok.n_vocab, **{name: getattr(args, name) for name in MODEL_FIELDS})
@@ -134,14 +133,6 @@ def build(args, checkpoint=None):
     warmup = min(args.warmup, args.max_iters - 1)
     scheduler = nn.optim.WarmupCosine(optimizer, warmup, args.max_iters, min_lr=args.lr / 10)
     return tok, train, val, model, optimizer, scheduler
-
-
-def set_dropout(model, p):
-    """Change every dropout rate of a built model (the attention's and each nn.Dropout's)."""
-    model.config.dropout = p
-    for module in model.modules():
-        if isinstance(module, nn.Dropout) or hasattr(module, "dropout") and isinstance(module.dropout, float):
-            setattr(module, "p" if isinstance(module, nn.Dropout) else "dropout", p)
 
 
 def flops_per_token(config, block_size):

@@ -30,7 +30,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
+                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(param),
@@ -59,7 +59,7 @@ class Adam(Optimizer):
                 update = xp.divide(m, denom, out=scratch)       # m / denom * lr / (1 - beta1^t)
                 update *= lr / (1 - beta1 ** t)
                 param -= update
-                p._bump_version()
+                p.mark_modified()
         return loss
 
 

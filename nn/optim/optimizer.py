@@ -84,7 +84,7 @@ class Optimizer:
             for p in group["params"]:
                 if p in self.state:
                     state[index[id(p)]] = {
-                        name: tt.Tensor._from_array(value, p.device) if backend.is_array(value) else value
+                        name: tt.as_tensor(value) if backend.is_array(value) else value
                         for name, value in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 

@@ -28,7 +28,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
+                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
                 if weight_decay:
                     g = g + weight_decay * param
                 if momentum:
@@ -43,5 +43,5 @@ class SGD(Optimizer):
                 scratch = self._scratch_like(param)
                 xp.multiply(g, lr, out=scratch)
                 xp.subtract(param, scratch, out=param)
-                p._bump_version()
+                p.mark_modified()
         return loss

@@ -14,10 +14,6 @@ from .common import constant, operands
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "abs", "exp", "log", "log1p", "sqrt", "sin", "cos",
            "tanh", "sigmoid", "relu", "leaky_relu", "erf", "gelu", "softplus", "maximum", "minimum", "clip",
            "where", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "clone", "cast"]
-TENSOR_METHODS = ["add", "sub", "mul", "div", "neg", "pow", "abs", "exp", "log", "log1p", "sqrt", "sin",
-                  "cos", "tanh", "sigmoid", "relu", "leaky_relu", "erf", "gelu", "softplus", "maximum",
-                  "minimum", "clip", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                  "clone"]
 
 
 def _shape(value):
@@ -649,7 +645,7 @@ def clip(x, min=None, max=None):
 def where(cond, a, b):
     """Elementwise a where cond is True, else b (cond a bool tensor or array; all three broadcast)."""
     a, b = operands(a, b)
-    cond = cond.data if isinstance(cond, Tensor) else (a if isinstance(a, Tensor) else b)._xp.asarray(cond)
+    cond = cond.data if isinstance(cond, Tensor) else (a if isinstance(a, Tensor) else b).xp.asarray(cond)
     if cond.dtype != bool:
         raise TypeError(f"where: the condition must be a bool tensor, got dtype {cond.dtype}")
     return Where.apply(cond, a, b)

@@ -3,7 +3,6 @@ from ..autograd import Function
 from .common import operands
 
 __all__ = ["matmul"]
-TENSOR_METHODS = ["matmul"]
 
 
 class MatMul(Function):

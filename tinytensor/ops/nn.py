@@ -8,7 +8,7 @@ times for free.
 """
 import math
 
-from ..autograd import Function, is_grad_enabled, no_grad
+from ..autograd import Function, no_grad
 from ..random import generator
 from ..tensor import Tensor
 from .elementwise import sqrt, where
@@ -17,7 +17,6 @@ from .reduce import softmax
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
            "batch_norm", "scaled_dot_product_attention"]
-TENSOR_METHODS = []
 
 
 # ----------------------------------------------------------------------------------- linear
@@ -261,7 +260,7 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1:
         return x * 0
-    xp = x._xp
+    xp = x.xp
     uniform = generator(x.device).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
     scale = xp.asarray(1 / (1 - p), dtype=x.dtype)
     mask = (uniform >= p).astype(x.dtype) * scale        # kept with probability 1 - p
@@ -305,7 +304,7 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         x, weight, xhat, rstd = ctx.saved_tensors
         axes = ctx.axes
-        if is_grad_enabled():   # create_graph: rebuild the statistics from x so they carry x's graph
+        if ctx.create_graph:   # rebuild the statistics from x so the gradient carries x's graph
             centred = x - x.mean(axes, keepdims=True)
             rstd = 1 / sqrt((centred * centred).mean(axes, keepdims=True) + ctx.eps)
             xhat = centred * rstd
@@ -379,7 +378,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 def _mask_array(mask, like):
     raw = mask.data if isinstance(mask, Tensor) else mask
-    return raw if hasattr(raw, "dtype") else like._xp.asarray(raw)
+    return raw if hasattr(raw, "dtype") else like.xp.asarray(raw)
 
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
@@ -397,7 +396,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
                          f"share the last axis (E), k and v {tuple(v.shape)} the second last (S)")
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both")
-    xp = q._xp
+    xp = q.xp
     length, source = q.shape[-2], k.shape[-2]
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q @ k.swapaxes(-1, -2)) * scale                             # (..., L, S)

@@ -8,9 +8,7 @@ from .common import normalize_axis
 from .elementwise import exp, quiet, sqrt
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax", "argmax",
-           "argmin", "sum_to"]
-TENSOR_METHODS = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax",
-                  "argmax", "argmin", "sum_to"]
+           "argmin"]
 
 
 def _expand_to_input(grad, input_shape, axes, keepdims):
@@ -227,16 +225,3 @@ def argmax(x, axis=None, keepdims=False):
 def argmin(x, axis=None, keepdims=False):
     """Index of the smallest element (the first on ties) along axis, or in the flattened tensor; int64."""
     return _arg("argmin", x, axis, keepdims)
-
-
-def sum_to(x, shape):
-    """Sum `x` down to `shape`, the inverse of broadcasting `shape` up to x.shape.
-
-    Broadcasting adds leading axes and stretches size-1 axes; their gradients add up over both."""
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    lead = x.ndim - len(shape)
-    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    y = sum(x, tuple(range(lead)) + stretched, keepdims=True)
-    return y.reshape(shape) if y.shape != shape else y
