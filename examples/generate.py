@@ -24,6 +24,8 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint", default="runs/gpt/ckpt.npz", help="a checkpoint written by train_gpt.py")
     parser.add_argument("--pretrained", default=None, metavar="gpt2|DIR",
                         help="OpenAI's GPT-2 instead (gpt2, gpt2-medium, ... or a Hugging Face folder)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="GPT-2's vocabulary files for --pretrained (default: the folder's own, else downloaded)")
     parser.add_argument("--prompt", default="", help="text to continue (empty: start from <|endoftext|>, or "
                                                       "a newline for a character model)")
     parser.add_argument("--max-new-tokens", type=int, default=200)
@@ -43,7 +45,7 @@ def load_model(args):
         model = GPT.from_pretrained(args.pretrained)
         folder = Path(args.pretrained)
         has_vocabulary = (folder / "vocab.json").is_file() or (folder / "encoder.json").is_file()
-        tok = make_tokenizer(str(folder) if has_vocabulary else "gpt2")
+        tok = make_tokenizer(args.tokenizer or (str(folder) if has_vocabulary else "gpt2"))
         return model, tok
     path = Path(args.checkpoint)
     if not path.is_file():

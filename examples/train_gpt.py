@@ -12,19 +12,21 @@ Every --eval-interval steps: validation loss and perplexity on held-out text (th
 <out-dir>/loss.png. Ctrl-C stops at the end of the current step and saves the checkpoint first.
 """
 import argparse
+import math
 import os
-
-# Matrices this small run faster on one BLAS thread than split over several (a step of the default model
-# took 130 ms on one thread, 400 ms on two, on a 2-core machine). Set OPENBLAS_NUM_THREADS to choose.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
 import signal
 import time
 from pathlib import Path
 
-from tqdm import tqdm
+# Matrices this small run faster on one BLAS thread than split over several (a step of the default model
+# took 130 ms on one thread, 400 ms on two, on a 2-core machine). Set OPENBLAS_NUM_THREADS to choose.
+# (Before NumPy is imported: it reads them then.)
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-import tinytensor as tt  # noqa: E402 (after the thread settings, which NumPy reads when imported)
+from tqdm import tqdm  # noqa: E402
+
+import tinytensor as tt  # noqa: E402
 from tinytensor import backend, nn
 from tinytensor.models.gpt2 import GPT, PRESETS, GPTConfig
 from tinytensor.models.lm_data import (CORPORA, RandomBatches, TokenWindows, encode_corpus, estimate_loss,
@@ -37,8 +39,8 @@ from tinytensor.nn.training import format_table
 # character-level "baby GPT" on tiny Shakespeare.
 DEFAULTS = {
     "cpu": dict(data="verdict", tokenizer="bpe", vocab_size=512, n_layer=4, n_head=4, n_embd=128,
-                block_size=64, dropout=0.1, batch_size=16, max_iters=600, lr=1e-3, warmup=50,
-                eval_interval=100, eval_batches=20, sample_every=0),
+                block_size=64, dropout=0.1, batch_size=16, max_iters=300, lr=1e-3, warmup=30,
+                eval_interval=50, eval_batches=20, sample_every=0),
     "cuda": dict(data="shakespeare", tokenizer="char", vocab_size=None, n_layer=6, n_head=6, n_embd=384,
                  block_size=256, dropout=0.2, batch_size=64, max_iters=5000, lr=1e-3, warmup=100,
                  eval_interval=250, eval_batches=20, sample_every=1000),
@@ -79,6 +81,7 @@ def parse_args(argv=None):
     add("--eval-interval", type=int, help="steps between validation loss, checkpoint and plot")
     add("--eval-batches", type=int, help="at most this many validation batches per evaluation")
     add("--sample-every", type=int, help="print a sample every N steps (0: only at the end)")
+    add("--sample-tokens", type=int, default=200, help="length of each sample (default: %(default)s)")
     add("--prompt", default=None, help="start of the samples (default: the first words of the validation text)")
     add("--out-dir", default="runs/gpt", help="checkpoint and plot folder (default: %(default)s)")
     add("--resume", action="store_true", help="continue from <out-dir>/ckpt.npz with its settings")
@@ -156,11 +159,13 @@ def peak_flops(device, tf32):
 
 # ------------------------------------------------------------------------------------------ checkpoints
 
-def save_checkpoint(path, args, step, model, optimizer, scheduler, batches, tok, history):
+def save_checkpoint(path, args, step, model, optimizer, scheduler, batches, tokenizer_state, history):
+    """Everything a resume needs, in one file written atomically (tt.save): a crash mid-write leaves the
+    previous checkpoint whole."""
     tt.save({"step": step, "settings": vars(args), "config": model.config.to_dict(),
              "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "batches": batches.state_dict(),
-             "random": tt.get_rng_state(args.device), "tokenizer": tokenizer_to_state(tok),
+             "random": tt.get_rng_state(args.device), "tokenizer": tokenizer_state,
              "history": history}, path)
 
 
@@ -187,7 +192,7 @@ class StopOnCtrlC:
 
 # ------------------------------------------------------------------------------------------ training
 
-def sample(model, tok, prompt_ids, device, seed, max_new_tokens=200):
+def sample(model, tok, prompt_ids, device, seed, max_new_tokens):
     """Text the model writes after the prompt (temperature 0.8, top-k 50, a fixed seed)."""
     idx = tt.tensor([prompt_ids], dtype=tt.int64, device=device)
     out = model.generate(idx, max_new_tokens, temperature=0.8, top_k=50, seed=seed)
@@ -232,6 +237,7 @@ def main(argv=None):
     tokens_per_step = args.batch_size * args.grad_accum * train.block_size
     peak = peak_flops(args.device, args.tf32)
     step_flops = flops_per_token(config, train.block_size) * tokens_per_step
+    tokenizer_state = tokenizer_to_state(tok)
     prompt_ids = tok.encode(args.prompt) if args.prompt else backend.move(val.ids[:8], "cpu").tolist()
     log_every = max(1, min(10, args.eval_interval))
     loss_sum, losses_summed = 0.0, 0        # summed on the device; read only when shown
@@ -243,6 +249,11 @@ def main(argv=None):
         print(f"GPT: {config.n_layer} layers, {config.n_head} heads, {config.n_embd} wide, context "
               f"{train.block_size}, {model.num_params():,} parameters; {tokens_per_step:,} tokens per step on "
               f"{args.device}" + (f"; resuming at step {step}" if step else ""), flush=True)
+        if step == 0:       # where training starts from: about ln(vocab_size) for a fresh model
+            history["val_step"].append(0)
+            history["val"].append(estimate_loss(model, val, args.batch_size, args.eval_batches))
+            print(f"step 0: val loss {history['val'][0]:.4f} (ln {config.vocab_size} = "
+                  f"{math.log(config.vocab_size):.4f} is a uniform guess)")
         bar = tqdm(total=args.max_iters, initial=step, desc="train", dynamic_ncols=True)
         model.train()
         while step < args.max_iters:
@@ -278,12 +289,12 @@ def main(argv=None):
                 history["val"].append(val_loss)
                 tqdm.write(f"step {step}: train loss {history['train'][-1]:.4f} | val loss {val_loss:.4f}, "
                            f"perplexity {perplexity(val_loss):.1f}")
-                save_checkpoint(path, args, step, model, optimizer, scheduler, batches, tok, history)
+                save_checkpoint(path, args, step, model, optimizer, scheduler, batches, tokenizer_state, history)
                 plot_steps({f"train (mean of {log_every} steps, dropout on)": (history["step"], history["train"]),
                             "validation": (history["val_step"], history["val"])}, plot_path,
                            title=f"GPT {config.n_layer}x{config.n_embd} on {Path(args.data).name}")
             if args.sample_every and step % args.sample_every == 0 and step < args.max_iters:
-                tqdm.write(f"--- sample at step {step}:\n{sample(model, tok, prompt_ids, args.device, args.seed)}\n---")
+                tqdm.write(f"--- sample at step {step}:\n{sample(model, tok, prompt_ids, args.device, args.seed, args.sample_tokens)}\n---")
             if stop.requested:
                 break
         bar.close()
@@ -291,7 +302,7 @@ def main(argv=None):
     if stop.requested:
         print(f"stopped at step {step}; checkpoint saved to {path}; continue with --resume --out-dir {out_dir}")
     else:
-        print(f"--- sample:\n{sample(model, tok, prompt_ids, args.device, args.seed)}\n---")
+        print(f"--- sample:\n{sample(model, tok, prompt_ids, args.device, args.seed, args.sample_tokens)}\n---")
     print(format_table(["step", "train loss", "val loss", "val perplexity", "seconds"],
                        [[step, history["train"][-1], history["val"][-1], perplexity(history["val"][-1]),
                          f"{seconds:.0f}"]]))

@@ -15,6 +15,7 @@ stride 1 uses every position (training), stride T gives non-overlapping windows 
 On a GPU the ids live on the device; a batch is drawn as start positions on the host (a seeded NumPy
 generator, so nothing waits for the GPU) and gathered on the device with one fancy index.
 """
+import base64
 import codecs
 import hashlib
 import json
@@ -31,7 +32,7 @@ from tinytensor import backend
 from tinytensor.download import cache_dir
 from tinytensor.nn.data import Dataset
 
-from .bpe import BPETokenizer
+from .bpe import BPETokenizer, read_tiktoken_ranks
 from .char_tokenizer import CharTokenizer
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -112,18 +113,25 @@ def load_tokenizer(path):
 
 
 def tokenizer_to_state(tok):
-    """The files tok.save() writes, as {file name: text}: a tokenizer that fits inside a checkpoint."""
-    with tempfile.TemporaryDirectory() as folder:
-        tok.save(folder)
-        return {path.name: path.read_text(encoding="utf-8") for path in sorted(Path(folder).iterdir())}
+    """A tokenizer as plain strings and numbers, to keep inside a checkpoint. A BPE vocabulary is kept
+    as its ranks in the .tiktoken form (one `base64(token) id` line per token): GPT-2's 50,257 tokens
+    take 0.8 MB and read back in a fraction of a second."""
+    if isinstance(tok, CharTokenizer):
+        return {"kind": "character", "chars": list(tok.chars)}
+    by_id = sorted(tok.ranks.items(), key=lambda item: item[1])
+    ranks = "\n".join(f"{base64.b64encode(token).decode('ascii')} {rank}" for token, rank in by_id)
+    return {"kind": "byte-level BPE", "ranks": ranks, "special_tokens": dict(tok.special_tokens),
+            "pattern": tok.pattern}
 
 
 def tokenizer_from_state(state):
     """The tokenizer that tokenizer_to_state() described."""
+    if state["kind"] == "character":
+        return CharTokenizer(state["chars"])
     with tempfile.TemporaryDirectory() as folder:
-        for name, content in state.items():
-            (Path(folder) / name).write_text(content, encoding="utf-8")
-        return load_tokenizer(folder)
+        path = Path(folder) / "ranks.tiktoken"
+        path.write_text(state["ranks"], encoding="ascii")
+        return BPETokenizer(read_tiktoken_ranks(path), state["special_tokens"], state["pattern"])
 
 
 def encode_corpus(tok, text):

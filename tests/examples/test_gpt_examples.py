@@ -1,5 +1,6 @@
 """examples/train_gpt.py and examples/generate.py end to end on the CPU with a tiny GPT (a few steps
 each): checkpoints, the plot, exact resume, Ctrl-C, streaming generation."""
+import json
 import os
 import signal
 import subprocess
@@ -11,10 +12,11 @@ import pytest
 import tinytensor as tt
 from tinytensor.models import lm_data
 
+from ..models.test_gpt2 import write_hf_folder
 from .test_examples import EXAMPLES, run_example
 
 TINY = ["--n-layer", 1, "--n-head", 2, "--n-embd", 16, "--block-size", 8, "--batch-size", 4,
-        "--vocab-size", 270, "--eval-batches", 2, "--dropout", 0.1]
+        "--vocab-size", 270, "--eval-batches", 2, "--dropout", 0.1, "--sample-tokens", 20]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,7 +37,7 @@ def trained(tmp_path_factory):
 def test_train_gpt_writes_checkpoint_plot_and_sample(trained):
     out_dir, result = trained
     assert result["step"] == 6 and not result["stopped"]
-    assert result["history"]["val_step"] == [3, 6] and all(np.isfinite(result["history"]["val"]))
+    assert result["history"]["val_step"] == [0, 3, 6] and all(np.isfinite(result["history"]["val"]))
     assert (out_dir / "loss.png").stat().st_size > 10_000
     checkpoint = tt.load(out_dir / "ckpt.npz")
     assert checkpoint["step"] == 6 and checkpoint["config"]["n_embd"] == 16
@@ -132,3 +134,27 @@ def test_generate_streams_text_and_timings(trained, capsys):
 def test_generate_without_a_checkpoint_says_how_to_make_one(tmp_path):
     with pytest.raises(SystemExit, match="train one with `python examples/train_gpt.py`"):
         run_example("generate", "--checkpoint", tmp_path / "none.npz")
+
+
+@pytest.fixture
+def hf_folder(shared_data, tmp_path):
+    """A Hugging Face GPT-2 folder (config.json, model.safetensors) holding the shared tiny random GPT-2
+    (GPT-2's vocabulary, 2 layers of 16)."""
+    reference = np.load(shared_data / "gpt2" / "tiny-random-gpt2-reference.npz")
+    config = {**json.loads(str(reference["config_json"])), "model_type": "gpt2"}
+    tensors = {name[2:]: reference[name] for name in reference.files if name.startswith("w/")}
+    return write_hf_folder(tmp_path / "hf", tensors, config)
+
+
+def test_fine_tune_from_a_hugging_face_folder_then_generate(hf_folder, shared_data, tmp_path, capsys):
+    vocabulary = shared_data / "gpt2" / "gpt2.tiktoken"
+    result = run_example("train_gpt", "--init-from", hf_folder, "--tokenizer", vocabulary, "--block-size", 16,
+                         "--batch-size", 2, "--max-iters", 2, "--eval-interval", 2, "--eval-batches", 1,
+                         "--sample-tokens", 4, "--out-dir", tmp_path / "ft")
+    checkpoint = tt.load(tmp_path / "ft" / "ckpt.npz")
+    assert checkpoint["config"]["vocab_size"] == 50257 and checkpoint["config"]["block_size"] == 64
+    assert 9 < result["history"]["val"][-1] < 12                  # a random GPT-2: about ln(50257) = 10.8
+    capsys.readouterr()
+    ids, _ = run_example("generate", "--pretrained", hf_folder, "--tokenizer", vocabulary, "--prompt",
+                         "Hello, world", "--max-new-tokens", 5, "--seed", 1)
+    assert len(ids) == 5 and capsys.readouterr().out.startswith("Hello, world")

@@ -61,15 +61,16 @@ def test_char_tokenizer_and_tokenizer_folders(tmp_path):
 def test_gpt2_vocabulary_from_a_local_path(shared_data):
     tok = make_tokenizer(str(shared_data / "gpt2" / "gpt2.tiktoken"))
     assert tok.encode("Hello, world!") == [15496, 11, 995, 0]
+    again = tokenizer_from_state(tokenizer_to_state(tok))
+    assert again.ranks == tok.ranks and again.eot_token == 50256
 
 
 @pytest.mark.parametrize("kind", ["bpe", "char"])
-def test_tokenizer_state_round_trip(kind, cache):
+def test_tokenizer_state_round_trip_through_a_checkpoint(kind, cache, tmp_path):
     text = "The Verdict, by Edith Wharton — a café in Paris. 🎉"
     tok = make_tokenizer(kind, text, vocab_size=270)
-    state = tokenizer_to_state(tok)
-    assert all(isinstance(v, str) for v in state.values())
-    back = tokenizer_from_state(state)
+    tt.save({"tokenizer": tokenizer_to_state(tok)}, tmp_path / "ckpt.npz")
+    back = tokenizer_from_state(tt.load(tmp_path / "ckpt.npz")["tokenizer"])
     assert type(back) is type(tok) and back.encode(text) == tok.encode(text) and back.decode(tok.encode(text)) == text
 
 
