@@ -10,12 +10,18 @@ After the text: time to first token (TTFT, which includes reading the prompt), t
 --no-cache it costs the whole context, so TPOT grows with the length of the text.
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import tinytensor as tt
-from tinytensor.models.gpt2 import GPT, GPTConfig
-from tinytensor.models.lm_data import StreamDecoder, make_tokenizer, tokenizer_from_state
+# One BLAS thread unless told otherwise (OPENBLAS_NUM_THREADS=...): a token's matrix-vector products are too
+# small to split, and on a busy machine extra threads made the --no-cache path 30 times slower.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import tinytensor as tt  # noqa: E402
+from tinytensor.models.gpt2 import GPT, GPTConfig  # noqa: E402
+from tinytensor.models.lm_data import StreamDecoder, make_tokenizer, tokenizer_from_state  # noqa: E402
 
 
 def parse_args(argv=None):
