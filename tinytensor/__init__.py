@@ -18,7 +18,7 @@ if not _os.path.isdir(_os.path.join(__path__[0], "nn")) and _os.path.isfile(_os.
 
 from .tensor import (Tensor, bool_, default_dtype, float16, float32, float64, int8, int16, int32, int64,
                      uint8)
-from . import backend, cuda, ops
+from . import backend, cuda, ops, viz
 from .anomaly import detect_anomaly
 from .autograd import Function, Node, enable_grad, grad, is_grad_enabled, no_grad, sum_to
 from .creation import (arange, as_tensor, empty, eye, full, full_like, linspace, ones, ones_like, tensor,

@@ -95,11 +95,10 @@ class CrossEntropy(Function):
         xp = ctx.xp
         rows, classes = z.shape
         shifted = z - z.max(axis=1, keepdims=True)             # (rows, C), exp cannot overflow
-        p = xp.exp(shifted)
-        total = p.sum(axis=1, keepdims=True)
-        p /= total
-        log_p = shifted
-        log_p -= xp.log(total)                                  # stable log-softmax
+        e = xp.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)                    # (rows, 1)
+        p = e / total                                           # softmax
+        log_p = shifted - xp.log(total)                         # log-softmax, stable
         safe, row_weight = _row_weights(xp, target, weight, ignore_index, z.dtype)
         valid = target != ignore_index
         loss = -log_p[xp.arange(rows), safe] * row_weight       # (rows,)

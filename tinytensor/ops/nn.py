@@ -12,7 +12,7 @@ from ..autograd import Function, no_grad
 from ..random import generator
 from ..tensor import Tensor
 from .elementwise import sqrt, where
-from .common import constant
+from .common import check_same_float_dtype, constant
 from .reduce import softmax
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
@@ -54,6 +54,13 @@ def _check_linear(x, weight, bias):
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {tuple(bias.shape)} but weight of shape "
                          f"{tuple(weight.shape)} needs a bias of shape ({weight.shape[0]},)")
+    _check_parameter_dtypes("linear", x, weight, bias)
+
+
+def _check_parameter_dtypes(op, x, weight, bias):
+    check_same_float_dtype(op, "the input", x, "the weight", weight)
+    if bias is not None:
+        check_same_float_dtype(op, "the bias", bias, "the weight", weight)
 
 
 def linear(x, weight, bias=None):
@@ -178,6 +185,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{group_channels * groups} ({group_channels} per group)")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"conv2d: bias has shape {tuple(bias.shape)}, expected ({out_channels},)")
+    _check_parameter_dtypes("conv2d", x, weight, bias)
     oh, ow = geometry[-1]
     cols = Im2Col.apply(x, geometry, 0)                                         # (N, C, kh, kw, OH, OW)
     # C is the outer axis of cols, so each group's channels are one contiguous block of rows.
@@ -277,6 +285,8 @@ def _norm_axes(x, normalized_shape, weight, bias):
     for name, param in (("weight", weight), ("bias", bias)):
         if param is not None and tuple(param.shape) != shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(param.shape)}, expected {shape}")
+        if param is not None:
+            check_same_float_dtype("layer_norm", "the input", x, f"the {name}", param)
     return tuple(range(x.ndim - len(shape), x.ndim))
 
 
@@ -287,12 +297,9 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, axes, eps):
         xp = ctx.xp
-        xhat = x - x.mean(axis=axes, keepdims=True)
-        rstd = (xhat * xhat).mean(axis=axes, keepdims=True)
-        rstd += eps
-        xp.sqrt(rstd, out=rstd)
-        xp.reciprocal(rstd, out=rstd)
-        xhat *= rstd
+        centred = x - x.mean(axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
+        xhat = centred * rstd
         ctx.save_for_backward(x, weight, xhat, rstd)
         ctx.axes, ctx.eps = axes, eps
         y = xhat * weight if weight is not None else xhat.copy()
@@ -348,6 +355,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if t is not None and tuple(t.shape) != (channels,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, but the input of shape "
                              f"{tuple(x.shape)} has {channels} channels on axis 1")
+        if t is not None:
+            check_same_float_dtype("batch_norm", "the input", x, f"the {name}", t)
     shape = (1, channels) + (1,) * (x.ndim - 2)            # broadcasts a (C,) vector over axis 1
     if training:
         axes = (0,) + tuple(range(2, x.ndim))
