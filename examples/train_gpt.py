@@ -33,7 +33,8 @@ from tinytensor.models.lm_data import (CORPORA, RandomBatches, TokenWindows, enc
                                        load_corpus, make_tokenizer, perplexity, split_ids, tokenizer_from_state,
                                        tokenizer_to_state)
 from tinytensor.nn.plot import plot_steps
-from tinytensor.nn.training import format_table
+from tinytensor.nn.training import (NonFiniteError, NonFiniteGuard, RunningMetrics, format_table, load_checkpoint,
+                                   save_checkpoint)
 
 # Defaults per device; anything given on the command line wins. The GPU setting is the well-known
 # character-level "baby GPT" on tiny Shakespeare.
@@ -159,16 +160,6 @@ def peak_flops(device, tf32):
 
 # ------------------------------------------------------------------------------------------ checkpoints
 
-def save_checkpoint(path, args, step, model, optimizer, scheduler, batches, tokenizer_state, history):
-    """Everything a resume needs, in one file written atomically (tt.save): a crash mid-write leaves the
-    previous checkpoint whole."""
-    tt.save({"step": step, "settings": vars(args), "config": model.config.to_dict(),
-             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "batches": batches.state_dict(),
-             "random": tt.get_rng_state(args.device), "tokenizer": tokenizer_state,
-             "history": history}, path)
-
-
 class StopOnCtrlC:
     """While active, the first Ctrl-C only asks the loop to stop after the current step (so the
     checkpoint it saves is a consistent one); a second Ctrl-C interrupts at once."""
@@ -223,12 +214,8 @@ def main(argv=None):
     batches = RandomBatches(train, args.batch_size, seed=args.seed)
     history = {"step": [], "train": [], "val_step": [], "val": []}
     step = 0
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        batches.load_state_dict(checkpoint["batches"])
-        tt.set_rng_state(checkpoint["random"], args.device)
+    if checkpoint is not None:        # weights, optimizer, schedule, batch sampler and dropout's generator
+        load_checkpoint(Path(args.out_dir) / CHECKPOINT, model, optimizer, scheduler, {"train": batches})
         history, step = checkpoint["history"], checkpoint["step"]
 
     config, out_dir = model.config, Path(args.out_dir)
@@ -240,7 +227,8 @@ def main(argv=None):
     tokenizer_state = tokenizer_to_state(tok)
     prompt_ids = tok.encode(args.prompt) if args.prompt else backend.move(val.ids[:8], "cpu").tolist()
     log_every = max(1, min(10, args.eval_interval))
-    loss_sum, losses_summed = 0.0, 0        # summed on the device; read only when shown
+    metrics = RunningMetrics()              # loss and next-token accuracy, summed on the device
+    guard = NonFiniteGuard(model, steps=args.max_iters)   # NaN/inf checks, read together with the loss
     began = time.perf_counter()
     interval_start, interval_step = began, step
 
@@ -259,10 +247,10 @@ def main(argv=None):
         while step < args.max_iters:
             for _ in range(args.grad_accum):
                 x, y = batches.next()
-                _, loss = model(x, y)
+                logits, loss = model(x, y)
                 (loss / args.grad_accum).backward()          # gradients add up over the micro-batches
-                loss_sum = loss_sum + loss.detach().data      # on the device: no wait for the GPU
-                losses_summed += 1
+                metrics.add(loss.detach(), logits.detach().reshape(-1, config.vocab_size), y.reshape(-1))
+            guard.record(step, loss)                        # flags on the device; nothing is read here
             if args.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()
@@ -272,16 +260,17 @@ def main(argv=None):
             bar.update()
 
             if step % log_every == 0 or step == args.max_iters or stop.requested:
-                train_loss = float(loss_sum) / losses_summed   # the one read of the device per log interval
+                train_loss, accuracy = guard.checked_means(metrics)   # the one read of the device per log
                 now = time.perf_counter()
                 rate = tokens_per_step * (step - interval_step) / (now - interval_start)
-                shown = dict(loss=f"{train_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.1e}", tok_s=f"{rate:,.0f}")
+                shown = dict(loss=f"{train_loss:.3f}", acc=f"{accuracy:.3f}",
+                             lr=f"{scheduler.get_last_lr()[0]:.1e}", tok_s=f"{rate:,.0f}")
                 if peak:
                     shown["mfu"] = f"{100 * rate / tokens_per_step * step_flops / peak:.1f}%"
                 bar.set_postfix(shown)
                 history["step"].append(step)
                 history["train"].append(train_loss)
-                loss_sum, losses_summed, interval_start, interval_step = 0.0, 0, now, step
+                metrics, interval_start, interval_step = RunningMetrics(), now, step
 
             if step % args.eval_interval == 0 or step == args.max_iters or stop.requested:
                 val_loss = estimate_loss(model, val, args.batch_size, args.eval_batches)
@@ -289,12 +278,14 @@ def main(argv=None):
                 history["val"].append(val_loss)
                 tqdm.write(f"step {step}: train loss {history['train'][-1]:.4f} | val loss {val_loss:.4f}, "
                            f"perplexity {perplexity(val_loss):.1f}")
-                save_checkpoint(path, args, step, model, optimizer, scheduler, batches, tokenizer_state, history)
+                save_checkpoint(path, model, optimizer, scheduler, {"train": batches}, step=step, history=history,
+                                settings=vars(args), config=config.to_dict(), tokenizer=tokenizer_state)
                 plot_steps({f"train (mean of {log_every} steps, dropout on)": (history["step"], history["train"]),
                             "validation": (history["val_step"], history["val"])}, plot_path,
                            title=f"GPT {config.n_layer}x{config.n_embd} on {Path(args.data).name}")
             if args.sample_every and step % args.sample_every == 0 and step < args.max_iters:
-                tqdm.write(f"--- sample at step {step}:\n{sample(model, tok, prompt_ids, args.device, args.seed, args.sample_tokens)}\n---")
+                text = sample(model, tok, prompt_ids, args.device, args.seed, args.sample_tokens)
+                tqdm.write(f"--- sample at step {step}:\n{text}\n---")
             if stop.requested:
                 break
         bar.close()
@@ -311,4 +302,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError, NonFiniteError) as err:   # missing files, offline, bad settings, NaN loss
+        raise SystemExit(f"error: {err}") from None

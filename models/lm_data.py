@@ -243,7 +243,7 @@ def estimate_loss(model, windows, batch_size, max_batches=None):
 
 def perplexity(loss):
     """exp(loss): the number of equally likely tokens that would leave the model as unsure as it is."""
-    return math.exp(min(loss, 700.0))    # exp overflows float64 beyond ~709
+    return math.exp(loss) if loss < 709 else math.inf    # exp overflows float64 beyond ~709.78
 
 
 # ------------------------------------------------------------------------------------- streaming

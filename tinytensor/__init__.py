@@ -25,7 +25,7 @@ from .creation import (arange, as_tensor, empty, eye, full, full_like, linspace,
                        zeros, zeros_like)
 from .ops import *  # noqa: F401,F403
 from .serialization import load, save
-from .random import get_rng_state, manual_seed, rand, randint, randn, randperm, set_rng_state
+from .random import manual_seed, rand, randint, randn, randperm
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __version__ = "0.1.0"

@@ -29,29 +29,6 @@ def generator(device="cpu"):
     return _generators[device]
 
 
-def get_rng_state(device="cpu"):
-    """The state of a device's generator, for set_rng_state to continue the same numbers later (a
-    checkpoint that resumes exactly). On the CPU a dict of ints; on a GPU a copy of CuPy's generator
-    state array (its XORWOW bit generator keeps no other state)."""
-    rng = generator(device)
-    if isinstance(rng, np.random.Generator):
-        return rng.bit_generator.state
-    return rng.bit_generator._state.copy()
-
-
-def set_rng_state(state, device="cpu"):
-    """Put back a state from get_rng_state(device): the generator continues from there."""
-    rng = generator(device)
-    if isinstance(rng, np.random.Generator):
-        rng.bit_generator.state = state
-        return
-    target = rng.bit_generator._state
-    if tuple(state.shape) != tuple(target.shape):
-        raise ValueError(f"set_rng_state: a GPU generator state of {state.shape} bytes does not fit this "
-                         f"GPU's generator ({target.shape} bytes): it was saved on a different GPU model")
-    target[...] = backend.move(state, backend.parse_device(device))
-
-
 def _sample(draw, shape, dtype, below=None):
     """draw(shape, dtype) in float32 or float64; other dtypes (float16) are cast from float32, then
     kept under `below` where rounding could reach it."""

@@ -11,6 +11,7 @@ import pytest
 
 import tinytensor as tt
 from tinytensor.models import lm_data
+from tinytensor.nn.training import NonFiniteError
 
 from ..models.test_gpt2 import write_hf_folder
 from .test_examples import EXAMPLES, run_example
@@ -41,7 +42,7 @@ def test_train_gpt_writes_checkpoint_plot_and_sample(trained):
     assert (out_dir / "loss.png").stat().st_size > 10_000
     checkpoint = tt.load(out_dir / "ckpt.npz")
     assert checkpoint["step"] == 6 and checkpoint["config"]["n_embd"] == 16
-    assert set(checkpoint) >= {"model", "optimizer", "scheduler", "batches", "random", "tokenizer", "settings"}
+    assert set(checkpoint) >= {"model", "optimizer", "scheduler", "loaders", "rng", "tokenizer", "settings"}
     assert lm_data.tokenizer_from_state(checkpoint["tokenizer"]).n_vocab == 270
 
 
@@ -90,6 +91,12 @@ def test_ctrl_c_then_resume_is_bit_identical(trained, tmp_path, monkeypatch):
     for index, state in full["optimizer"]["state"].items():
         assert np.array_equal(state["exp_avg_sq"].numpy(), again["optimizer"]["state"][index]["exp_avg_sq"].numpy())
     assert again["history"]["val"][-1] == full["history"]["val"][-1]
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_diverging_run_stops_at_the_first_nan(tmp_path):
+    with pytest.raises(NonFiniteError, match=r"training stopped at step \d+ of 20: the loss is nan"):
+        run_example("train_gpt", *TINY, "--lr", 1e30, "--grad-clip", 0, "--max-iters", 20, "--out-dir", tmp_path)
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path):
