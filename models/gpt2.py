@@ -146,11 +146,13 @@ class KVCache:
 
 class CausalSelfAttention(nn.Module):
     """Each position mixes the values of itself and the positions before it, per head:
-    q, k, v = split(x @ W_qkv) into H heads;  y = softmax(q k^T / sqrt(D), causal) v;  out = y @ W_proj."""
+    q, k, v = split(x @ W_qkv) into H heads;  y = softmax(q k^T / sqrt(D), causal) v;  out = y @ W_proj.
+    fused=True computes the attention with tt.causal_attention_fused (same numbers, faster; no second
+    derivatives) whenever there is no attention dropout."""
 
-    def __init__(self, config):
+    def __init__(self, config, fused=False):
         super().__init__()
-        self.n_head, self.dropout = config.n_head, config.dropout
+        self.n_head, self.dropout, self.fused = config.n_head, config.dropout, fused
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)   # q | k | v, fused
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -158,47 +160,48 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, cache=None):
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
-        q, k, v = tt.split(self.c_attn(x), C, axis=2)                        # 3 x (B, T, C)
-        q, k, v = (t.reshape(B, T, H, D).transpose(0, 2, 1, 3) for t in (q, k, v))   # (B, H, T, D)
-        past = 0
+        q, k, v = self.c_attn(x).reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)   # each (B, H, T, D)
         if cache is not None:
-            past = cache.length
-            k, v = cache.append(k, v)                                         # (B, H, past + T, D)
+            k, v = cache.append(k, v)                          # (B, H, S, D): S - T cached positions first
+        S = k.shape[2]
         dropout_p = self.dropout if self.training else 0.0
-        if past == 0:
+        if self.fused and dropout_p == 0:                      # the T queries are the last T of S positions
+            y = tt.causal_attention_fused(q, k, v)
+        elif S == T:
             y = tt.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
-        elif T == 1:          # one new token: it may attend to every cached position
-            y = tt.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        else:                 # T new tokens after `past` cached ones: query i sees keys 0 .. past + i
-            rows = tt.arange(past, past + T, device=x.device).reshape(T, 1)
-            allowed = tt.arange(past + T, device=x.device).reshape(1, past + T) <= rows
+        else:                                                  # query i sits at position S - T + i
+            rows = tt.arange(S - T, S, device=x.device).reshape(T, 1)
+            allowed = tt.arange(S, device=x.device).reshape(1, S) <= rows
             y = tt.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
         y = y.transpose(0, 2, 1, 3).reshape(B, T, C)                          # heads side by side again
         return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
-    """C -> 4C -> GELU (tanh approximation, as GPT-2) -> C."""
+    """C -> 4C -> GELU (tanh approximation, as GPT-2) -> C; fused=True uses tt.gelu_tanh_fused."""
 
-    def __init__(self, config):
+    def __init__(self, config, fused=False):
         super().__init__()
+        self.fused = fused
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(tt.gelu(self.c_fc(x), approximate="tanh")))
+        h = self.c_fc(x)
+        h = tt.gelu_tanh_fused(h) if self.fused else tt.gelu(h, approximate="tanh")
+        return self.dropout(self.c_proj(h))
 
 
 class Block(nn.Module):
     """One transformer layer, pre-LayerNorm: x + attn(ln_1(x)), then + mlp(ln_2(x))."""
 
-    def __init__(self, config):
+    def __init__(self, config, fused=False):
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, fused)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config, fused)
 
     def forward(self, x, cache=None):
         x = x + self.attn(self.ln_1(x), cache)
@@ -228,16 +231,19 @@ class GPT(nn.Module):
     """GPT-2 built from its config: embeddings, n_layer pre-LayerNorm Blocks, a final LayerNorm and an
     output head tied to the token embedding. Initialised as GPT-2: every weight N(0, 0.02), biases zero,
     and the two projections that end a residual branch (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2 n_layer))
-    so the residual stream's variance does not grow with depth."""
+    so the residual stream's variance does not grow with depth.
 
-    def __init__(self, config):
+    fused=True (the default) runs attention and GELU as the fused kernels of tinytensor/ops/nn.py: the
+    same numbers, faster, but without second derivatives; GPT(config, fused=False) uses the plain ops."""
+
+    def __init__(self, config, fused=True):
         super().__init__()
         self.config = config
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            h=nn.ModuleList([Block(config, fused) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -304,7 +310,8 @@ class GPT(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_dir, dropout=0.0):
         """GPT-2 with the weights of a Hugging Face checkpoint: a folder holding config.json and
-        model.safetensors, or a name in PRETRAINED ('gpt2'), downloaded once into the cache folder
+        model.safetensors, or a name in PRETRAINED ('gpt2'; the larger sizes have no pinned checksum yet,
+        so they are read from a folder), downloaded once into the cache folder
         ($TINYTENSOR_CACHE, default ~/.cache/tinytensor) and checked by sha256. Reads with NumPy and the
         safetensors package only. A checkpoint that does not fit (a missing or unexpected tensor, a
         wrong shape, a config.json setting this model cannot honour) is refused, naming what differs."""
@@ -322,6 +329,11 @@ class GPT(nn.Module):
             weights_path = download(f"https://huggingface.co/{repo}/resolve/{revision}/model.safetensors",
                                     "model.safetensors", sha256, cache_subdir=f"{name_or_dir}-{revision[:8]}")
             config = GPTConfig.preset(str(name_or_dir), dropout=dropout)
+        elif str(name_or_dir) in PRESETS and str(name_or_dir).startswith("gpt2"):
+            raise FileNotFoundError(
+                f"GPT.from_pretrained: no pinned checksum for {name_or_dir} yet, so it is not downloaded "
+                f"automatically; download config.json and model.safetensors from "
+                f"https://huggingface.co/openai-community/{name_or_dir} into a folder and pass the folder")
         else:
             raise FileNotFoundError(
                 f"GPT.from_pretrained: {name_or_dir!r} is neither a folder nor a known name "

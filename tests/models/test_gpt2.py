@@ -111,13 +111,28 @@ def test_causality_logits_do_not_see_later_tokens():
     assert np.abs(a[:, 5:] - b[:, 5:]).max() > 1e-3          # the changed positions do change
 
 
-def test_attention_gradcheck_float64():
+@pytest.mark.parametrize("fused", [False, True])
+def test_attention_gradcheck_float64(fused):
     tt.manual_seed(0)
-    attn = CausalSelfAttention(tiny_config(n_embd=8, n_head=2)).to(tt.float64)
+    attn = CausalSelfAttention(tiny_config(n_embd=8, n_head=2), fused=fused).to(tt.float64)
     x = tt.randn(2, 3, 8, dtype=tt.float64, requires_grad=True)
     assert tt.gradcheck(attn, (x,))                                   # split, heads, causal softmax, merge
     q, k, v = (tt.randn(2, 2, 3, 4, dtype=tt.float64, requires_grad=True) for _ in range(3))
     assert tt.gradcheck(lambda q, k, v: tt.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v))
+
+
+def test_fused_model_equals_plain_model():
+    fused = tiny_gpt()
+    plain = GPT(tiny_config(), fused=False).to(tt.float64)
+    plain.load_state_dict(fused.state_dict())
+    x, y = ids((2, 8)), ids((2, 8), seed=2)
+    results = []
+    for model in (fused, plain):
+        logits, loss = model(x, y)
+        loss.backward()
+        results.append([logits.detach().numpy()] + [p.grad.numpy() for p in model.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_configure_optimizer_decays_only_matrices():
@@ -296,6 +311,8 @@ def test_from_pretrained_refuses_checkpoints_that_do_not_fit(tmp_path):
         GPT.from_pretrained(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="neither a folder nor a known name"):
         GPT.from_pretrained("gpt5")
+    with pytest.raises(FileNotFoundError, match="huggingface.co/openai-community/gpt2-xl into a folder"):
+        GPT.from_pretrained("gpt2-xl")
 
 
 def test_from_pretrained_offline_says_where_to_put_the_file(tmp_path, monkeypatch):

@@ -428,3 +428,111 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     if dropout_p > 0:
         attention = dropout(attention, dropout_p)
     return attention @ v
+
+
+# ----------------------------------------------------------------------------------- fused transformer kernels
+#
+# The plain versions are tt.scaled_dot_product_attention(q, k, v, is_causal=True) and
+# tt.gelu(x, approximate="tanh"): read those first. These two do the same arithmetic with fewer passes
+# over memory and fewer temporaries, and their backward works on arrays in place (so, unlike the plain
+# versions, they have no second derivative). tests/tinytensor/test_fused_transformer.py checks that both
+# agree, forward and backward.
+
+__all__ += ["causal_attention_fused", "gelu_tanh_fused"]
+
+
+class CausalAttentionFused(Function):
+    """y = P v, P = softmax(S), S = q k^T * scale with the keys after each query masked out
+    dL/dv = P^T g;  dL/dP = g v^T;  dL/dS = P * (dL/dP - rowsum(dL/dP * P));  dL/dq = dL/dS k scale;
+    dL/dk = dL/dS^T q scale"""
+
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, q, k, v, scale):
+        xp = ctx.xp
+        length, source = q.shape[-2], k.shape[-2]
+        probs = q @ k.swapaxes(-1, -2)                                    # S (..., L, S), one buffer
+        probs *= scale
+        if length > 1:     # query i is position source - length + i: keys after it -> -inf
+            probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
+        probs -= probs.max(axis=-1, keepdims=True)
+        xp.exp(probs, out=probs)
+        probs /= probs.sum(axis=-1, keepdims=True)                        # P, in place
+        ctx.save_for_backward(q, k, v, probs)
+        ctx.scale = scale
+        return probs @ v
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, probs = (t.data for t in ctx.saved_tensors)
+        g = grad.data
+        grad_v = probs.swapaxes(-1, -2) @ g
+        grad_scores = g @ v.swapaxes(-1, -2)                              # dL/dP, then dL/dS in place
+        grad_scores -= (grad_scores * probs).sum(axis=-1, keepdims=True)
+        grad_scores *= probs
+        grad_scores *= ctx.scale
+        grad_q = grad_scores @ k
+        grad_k = grad_scores.swapaxes(-1, -2) @ q
+        return grad_q, grad_k, grad_v, None
+
+
+def causal_attention_fused(q, k, v, scale=None):
+    """Causal attention as one Function: q (..., L, E), k (..., S, E), v (..., S, Ev), L <= S. The L queries
+    are the last L of the S positions (the first S - L are earlier tokens, e.g. from a KV cache), so query
+    i attends to keys 0 .. S - L + i. For L == S that is scaled_dot_product_attention(q, k, v,
+    is_causal=True); for L < S, that with attn_mask[i, j] = j <= S - L + i. No dropout, no second derivative."""
+    if (q.ndim < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or k.shape[:-2] != v.shape[:-2]
+            or q.shape[-2] > k.shape[-2]):
+        raise ValueError(f"causal_attention_fused: q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} "
+                         "must be (..., L, E), (..., S, E) and (..., S, Ev) with the same batch axes and L <= S")
+    return CausalAttentionFused.apply(q, k, v, 1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+class GeluTanhFused(Function):
+    """y = x (1 + t) / 2, t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
+    dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)"""
+
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = ctx.xp
+        t = x * x                                  # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), in place
+        t *= _GELU_CUBIC
+        t += 1
+        t *= x
+        t *= _SQRT_2_OVER_PI
+        xp.tanh(t, out=t)
+        ctx.save_for_backward(x, t)
+        y = t + 1
+        y *= x
+        y *= 0.5
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x, t = (saved.data for saved in ctx.saved_tensors)
+        slope = x * x                              # sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+        slope *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
+        slope += _SQRT_2_OVER_PI
+        inner = t * t                              # x/2 (1 - t^2) * that
+        xp.subtract(1, inner, out=inner)
+        inner *= x
+        inner *= 0.5
+        slope *= inner
+        xp.add(t, 1, out=inner)                    # + (1 + t)/2
+        inner *= 0.5
+        slope += inner
+        slope *= grad.data
+        return slope
+
+
+def gelu_tanh_fused(x):
+    """gelu(x, approximate="tanh") as one Function with fewer temporaries; no second derivative."""
+    return GeluTanhFused.apply(x)
