@@ -95,6 +95,11 @@ def parse_args(argv=None):
 
 def complete(args):
     """Fill the options left unset from the device's defaults (and the preset, when one is named)."""
+    if args.init_from:                 # OpenAI's weights read GPT-2's token ids
+        if args.tokenizer in ("bpe", "char"):
+            raise ValueError(f"--init-from {args.init_from} needs GPT-2's tokenizer: leave out --tokenizer "
+                             f"{args.tokenizer} (or give GPT-2's vocabulary files)")
+        args.tokenizer = args.tokenizer or "gpt2"
     defaults = dict(DEFAULTS["cpu" if args.device == "cpu" else "cuda"])
     if args.preset:
         preset = GPTConfig.preset(args.preset).to_dict()
@@ -102,8 +107,6 @@ def complete(args):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.init_from:
-        args.tokenizer = args.tokenizer if args.tokenizer not in (None, "bpe", "char") else "gpt2"
     return args
 
 

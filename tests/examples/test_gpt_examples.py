@@ -2,6 +2,7 @@
 each): checkpoints, the plot, exact resume, Ctrl-C, streaming generation."""
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -44,6 +45,22 @@ def test_train_gpt_writes_checkpoint_plot_and_sample(trained):
     assert checkpoint["step"] == 6 and checkpoint["config"]["n_embd"] == 16
     assert set(checkpoint) >= {"model", "optimizer", "scheduler", "loaders", "rng", "tokenizer", "settings"}
     assert lm_data.tokenizer_from_state(checkpoint["tokenizer"]).n_vocab == 270
+
+
+def test_settings_come_from_the_device_defaults_and_presets():
+    script = runpy.run_path(str(EXAMPLES / "train_gpt.py"), run_name="example")
+    settings = lambda *argv: script["complete"](script["parse_args"](list(argv)))     # parsed, nothing run
+    cpu = settings()
+    assert (cpu.data, cpu.tokenizer, cpu.vocab_size, cpu.n_layer, cpu.n_embd, cpu.block_size) == \
+        ("verdict", "bpe", 512, 4, 128, 64)
+    gpu = settings("--device", "cuda")
+    assert (gpu.data, gpu.tokenizer, gpu.n_layer, gpu.n_head, gpu.n_embd, gpu.block_size, gpu.dropout) == \
+        ("shakespeare", "char", 6, 6, 384, 256, 0.2)
+    nano = settings("--preset", "gpt-nano", "--n-layer", "3")
+    assert (nano.n_layer, nano.n_head, nano.n_embd, nano.block_size) == (3, 4, 128, 64)
+    assert settings("--init-from", "gpt2").tokenizer == "gpt2"
+    with pytest.raises(ValueError, match="needs GPT-2's tokenizer"):
+        settings("--init-from", "gpt2", "--tokenizer", "char")
 
 
 def test_train_gpt_on_shakespeare_characters(tmp_path, capsys):
