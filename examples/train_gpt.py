@@ -12,6 +12,7 @@ Every --eval-interval steps: validation loss and perplexity on held-out text (th
 <out-dir>/loss.png. Ctrl-C stops at the end of the current step and saves the checkpoint first.
 """
 import argparse
+import hashlib
 import math
 import os
 import signal
@@ -48,7 +49,7 @@ DEFAULTS = {
 }
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 CHECKPOINT = "ckpt.npz"
-# Dense float32 / TF32 tensor-core peaks (TFLOP/s) for the model-FLOPs utilisation shown on cuda.
+# Dense float32 / TF32 tensor-core peaks (TFLOP/s; SXM boards) for the model-FLOPs utilisation shown on cuda.
 PEAK_TFLOPS = {"H100": (67.0, 495.0), "H200": (67.0, 495.0), "A100": (19.5, 156.0), "L40S": (91.6, 183.0),
                "L4": (30.3, 60.0), "A10": (31.2, 62.5), "V100": (15.7, 15.7), "T4": (8.1, 8.1),
                "4090": (82.6, 82.6), "3090": (35.6, 35.6)}
@@ -115,6 +116,11 @@ def complete(args):
 def build(args, checkpoint=None):
     """Tokenizer, train and validation windows, model, optimizer and schedule for these settings."""
     text = load_corpus(args.data)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if checkpoint is not None and digest != args.text_sha256:
+        raise ValueError(f"--resume: the text of {args.data} is not the one this run was trained on (its "
+                         "sha256 differs); resuming on other text would not continue the same run")
+    args.text_sha256 = digest                          # saved with the settings, checked on resume
     if checkpoint is not None:
         tok = tokenizer_from_state(checkpoint["tokenizer"])
     elif args.init_from and args.tokenizer == "gpt2" and (Path(args.init_from) / "vocab.json").is_file():
@@ -161,7 +167,7 @@ def peak_flops(device, tf32):
     return None
 
 
-# ------------------------------------------------------------------------------------------ checkpoints
+# ------------------------------------------------------------------------------------------ Ctrl-C
 
 class StopOnCtrlC:
     """While active, the first Ctrl-C only asks the loop to stop after the current step (so the

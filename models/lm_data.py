@@ -195,7 +195,7 @@ class TokenWindows(Dataset):
             order = np.arange(count)
         for first in range(0, len(order), batch_size):
             x, y = self[order[first:first + batch_size]]
-            yield tt.Tensor._from_array(x, self.device), tt.Tensor._from_array(y, self.device)
+            yield tt.as_tensor(x), tt.as_tensor(y)       # the gathered arrays, not copied
 
 
 class RandomBatches:
@@ -214,8 +214,7 @@ class RandomBatches:
         """(x, y): (batch_size, block_size) int64 Tensors on the windows' device."""
         index = self.rng.integers(0, len(self.windows), size=self.batch_size)   # on the host: no GPU wait
         x, y = self.windows[index]
-        device = self.windows.device
-        return tt.Tensor._from_array(x, device), tt.Tensor._from_array(y, device)
+        return tt.as_tensor(x), tt.as_tensor(y)        # on the windows' device, not copied
 
     def state_dict(self):
         return {"bit_generator": self.rng.bit_generator.state}

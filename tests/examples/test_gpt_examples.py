@@ -116,8 +116,14 @@ def test_a_diverging_run_stops_at_the_first_nan(tmp_path):
         run_example("train_gpt", *TINY, "--lr", 1e30, "--grad-clip", 0, "--max-iters", 20, "--out-dir", tmp_path)
 
 
-def test_resume_without_a_checkpoint_says_so(tmp_path):
+def test_resume_refuses_a_missing_checkpoint_or_changed_text(tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint at .*ckpt.npz"):
+        run_example("train_gpt", "--resume", "--out-dir", tmp_path)
+    text = tmp_path / "text.txt"
+    text.write_text(lm_data.load_corpus("verdict")[:3000], encoding="utf-8")
+    run_example("train_gpt", *TINY, "--data", text, "--max-iters", 2, "--eval-interval", 1, "--out-dir", tmp_path)
+    text.write_text(lm_data.load_corpus("verdict")[3000:6000], encoding="utf-8")
+    with pytest.raises(ValueError, match="is not the one this run was trained on"):
         run_example("train_gpt", "--resume", "--out-dir", tmp_path)
 
 

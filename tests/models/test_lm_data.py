@@ -162,7 +162,7 @@ def test_estimate_loss_of_a_uniform_model_is_log_vocab():
 def test_estimate_loss_equals_the_mean_over_windows():
     model = Bigram(5)
     windows = TokenWindows(np.random.default_rng(0).integers(0, 5, 60), block_size=6, stride=6)
-    by_window = [model(*[tt.Tensor._from_array(a[None], "cpu") for a in windows[i]])[1].item()
+    by_window = [model(*[tt.as_tensor(a[None]) for a in windows[i]])[1].item()
                  for i in range(len(windows))]
     assert estimate_loss(model, windows, batch_size=4) == pytest.approx(np.mean(by_window), rel=1e-5)
 
