@@ -96,4 +96,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError) as err:     # offline without the weights, a missing file, a bad option
+        raise SystemExit(f"error: {err}") from None
