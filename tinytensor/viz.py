@@ -1,6 +1,7 @@
 """Drawing the autograd graph: Graphviz DOT text, and a picture when Graphviz is installed.
 
-    loss = model(x).cross_entropy(y); loss.backward()
+    loss = tt.cross_entropy(model(x), y)
+    loss.backward()
     print(tt.viz.to_dot(loss, dict(model.named_parameters())))   # text; no Python dependency
     tt.viz.render(loss, "graph.png", dict(model.named_parameters()))
 
