@@ -11,6 +11,7 @@ sentences are set aside first and never drawn. Writes <out-dir>/translation_curv
 translations greedy beside beam search, and ends with the exact-match rate on the test sentences.
 """
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from tinytensor.nn.training import add_common_args, format_table
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=120, help="training steps (batches) per epoch")
+    parser.add_argument("--steps", type=int, default=100, help="training steps (batches) per epoch")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2, help="encoder layers, and as many decoder layers")
@@ -67,6 +68,13 @@ def exact_match(model, task, pairs, device, beam=1, batch_size=250):
     return right / len(pairs)
 
 
+def smoothed_entropy(smoothing, classes):
+    """The least label-smoothed cross-entropy a model can reach: that of the smoothed target itself."""
+    right = 1 - smoothing + smoothing / classes
+    other = smoothing / classes
+    return -(right * math.log(right) + (classes - 1) * other * math.log(other)) if smoothing else 0.0
+
+
 def main(argv=None):
     args = parse_args(argv)
     task = TranslationTask(seed=args.seed)
@@ -83,12 +91,12 @@ def main(argv=None):
     total_steps = args.epochs * args.steps
     scheduler = nn.optim.warmup_cosine(optimizer, min(args.warmup, total_steps // 2), total_steps)
 
-    curves = {"loss": [], "token accuracy": [], "exact match": []}
+    curves = {"step": [], "loss": [], "token accuracy": [], "epoch end": [], "exact match": []}
     started = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
-        loss_sum = correct = tokens = 0
         bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
+        loss_sum = correct = tokens = window = 0            # over the steps since the bar was last updated
         for step in bar:
             src, tgt_in, tgt_out = (tt.tensor(a, device=args.device)
                                     for a in task.batch([task.sample() for _ in range(args.batch_size)]))
@@ -99,27 +107,33 @@ def main(argv=None):
             optimizer.step()
             scheduler.step()
 
-            # Running sums stay on the device; they are read only when the bar is updated.
+            # The sums stay on the device; they are read only every 10 steps, for the bar and the curves.
             real = tgt_out.data != task.pad_id
             loss_sum = loss_sum + loss.data
             correct = correct + ((logits.data.argmax(axis=-1) == tgt_out.data) & real).sum()
             tokens = tokens + real.sum()
-            if step % 10 == 9 or step == args.steps - 1:
-                bar.set_postfix(loss=f"{float(loss_sum) / (step + 1):.3f}",
-                                token_acc=f"{float(correct) / float(tokens):.3f}")
-        sample_match = exact_match(model, task, test[:200], args.device)
-        curves["loss"].append(float(loss_sum) / args.steps)
-        curves["token accuracy"].append(float(correct) / float(tokens))
-        curves["exact match"].append(sample_match)
+            window += 1
+            if window == 10 or step == args.steps - 1:
+                curves["step"].append(epoch * args.steps + step + 1)
+                curves["loss"].append(float(loss_sum) / window)
+                curves["token accuracy"].append(float(correct) / float(tokens))
+                bar.set_postfix(loss=f"{curves['loss'][-1]:.3f}", token_acc=f"{curves['token accuracy'][-1]:.3f}")
+                loss_sum = correct = tokens = window = 0
+        curves["epoch end"].append((epoch + 1) * args.steps)
+        curves["exact match"].append(exact_match(model, task, test[:200], args.device))
         print(f"epoch {epoch + 1}: loss {curves['loss'][-1]:.3f}, token accuracy {curves['token accuracy'][-1]:.3f}, "
-              f"exact match on 200 test sentences {sample_match:.1%} ({time.perf_counter() - started:.0f} s)")
+              f"exact match on 200 test sentences {curves['exact match'][-1]:.1%} "
+              f"({time.perf_counter() - started:.0f} s)")
 
     out_dir = Path(args.out_dir)
-    epochs = list(range(1, args.epochs + 1))
-    plot_panels({"training loss, label-smoothed (log)": {"train": (epochs, curves["loss"])},
-                 "accuracy": {"train, per token (teacher forcing)": (epochs, curves["token accuracy"]),
-                              "test, whole sentence (greedy)": (epochs, curves["exact match"])}},
-                out_dir / "translation_curves.png", title="Transformer learning the synthetic translation task")
+    floor = smoothed_entropy(args.label_smoothing, len(task.target_vocab))
+    steps = curves["step"]
+    plot_panels({"training loss (log)": {"label-smoothed cross-entropy": (steps, curves["loss"]),
+                                         "its floor, the entropy of the smoothed target": (steps, [floor] * len(steps))},
+                 "accuracy": {"train, per token (teacher forcing)": (steps, curves["token accuracy"]),
+                              "test, whole sentence (greedy)": (curves["epoch end"], curves["exact match"])}},
+                out_dir / "translation_curves.png", title="Transformer learning the synthetic translation task "
+                                                          "(x: training step)")
 
     # One held-out sentence with a place phrase and an adverb: the longest reordering to see.
     source, target = max(test[:200], key=lambda pair: (len(pair[0]), len(pair[1])))
@@ -139,7 +153,7 @@ def main(argv=None):
     print(format_table(["source", "reference", "greedy", f"beam {args.beam}"], rows))
     print(f"\nplots: {out_dir / 'translation_curves.png'}, {attention_path}")
     match = exact_match(model, task, test, args.device)
-    print(f"trained in {time.perf_counter() - started:.0f} s; greedy decoding of {len(test)} held-out sentences")
+    print(f"{time.perf_counter() - started:.0f} s in all; the exact match is of greedy decoding on the {len(test)} held-out sentences")
     print(f"exact match: {100 * match:.1f}%")
     return match
 

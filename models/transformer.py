@@ -48,9 +48,11 @@ class Seq2SeqTransformer(nn.Module):
         self.positions = nn.SinusoidalPositionalEncoding(d_model, max_len, dropout)
         layer_args = dict(d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward or 4 * d_model,
                           dropout=dropout, norm_first=norm_first)
-        final_norm = (lambda: nn.LayerNorm(d_model)) if norm_first else (lambda: None)
-        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer_args), num_layers, final_norm())
-        self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer_args), num_layers, final_norm())
+        # Pre-norm layers leave their output unnormalised: then each stack ends with a LayerNorm.
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer_args), num_layers,
+                                             nn.LayerNorm(d_model) if norm_first else None)
+        self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer_args), num_layers,
+                                             nn.LayerNorm(d_model) if norm_first else None)
         self.generator = nn.Linear(d_model, tgt_vocab_size)
         self._reset_parameters(share_embeddings)
 
@@ -60,7 +62,7 @@ class Seq2SeqTransformer(nn.Module):
         for name, parameter in self.named_parameters():
             if parameter.ndim > 1 and "embed" not in name:
                 nn.init.xavier_uniform_(parameter)
-        for embedding in {id(e): e for e in (self.src_embed, self.tgt_embed)}.values():
+        for embedding in (self.src_embed,) if share_embeddings else (self.src_embed, self.tgt_embed):
             nn.init.normal_(embedding.weight, std=self.d_model ** -0.5)
             with tt.no_grad():
                 embedding.weight[self.pad_id] = 0.0

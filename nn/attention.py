@@ -34,14 +34,14 @@ def _mask_array(mask, name, like):
     return raw
 
 
-def causal_mask(length, device="cpu"):
-    """(length, length) bool, True above the diagonal: query i may not attend to keys after i.
+def causal_mask(length, device="cpu", keys=None):
+    """(length, keys or length) bool, True above the diagonal: query i may not attend to keys after i.
 
     This is the MultiHeadAttention convention (True = blocked); nn.Transformer.
     generate_square_subsequent_mask gives the same as a float mask (-inf above the diagonal)."""
     xp = backend.xp_for(device)
     with backend.on_device(device):
-        return xp.triu(xp.ones((length, length), dtype=bool), k=1)
+        return xp.triu(xp.ones((length, length if keys is None else keys), dtype=bool), k=1)
 
 
 class MultiHeadAttention(Module):
@@ -140,7 +140,7 @@ class MultiHeadAttention(Module):
                                  f"(L, S) = {(length, source)} or (B*H, L, S) = {per_head}")
             masks.append(raw)
         elif is_causal:
-            masks.append(causal_mask(length, like.device)[:, :source])
+            masks.append(causal_mask(length, like.device, keys=source))
         if key_padding_mask is not None:
             raw = _mask_array(key_padding_mask, "key_padding_mask", like)
             if tuple(raw.shape) != (batch, source):

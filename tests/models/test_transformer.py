@@ -16,14 +16,15 @@ def small_model(**kwargs):
     return Seq2SeqTransformer(11, 13, **settings)
 
 
-def test_forward_shape_and_padding_independence(rng):
-    model = small_model().to(tt.float64)
+def test_forward_shape_and_padding_independence(device):
+    model = small_model().to(tt.float64).to(device)
     src = np.array([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]])
     tgt_in = np.array([[BOS, 5, 6, 0], [BOS, 9, 9, 8]])
-    logits = model(tt.tensor(src), tt.tensor(tgt_in)).detach().numpy()
+    logits = model(tt.tensor(src, device=device), tt.tensor(tgt_in, device=device)).detach().to("cpu").numpy()
     assert logits.shape == (2, 4, 13)
     longer = np.concatenate([src, np.zeros((2, 3), np.int64)], axis=1)    # more padding on the source
-    np.testing.assert_allclose(model(tt.tensor(longer), tt.tensor(tgt_in)).detach().numpy(), logits, atol=1e-12)
+    longer_logits = model(tt.tensor(longer, device=device), tt.tensor(tgt_in, device=device))
+    np.testing.assert_allclose(longer_logits.detach().to("cpu").numpy(), logits, atol=1e-12)
 
 
 def test_decoder_is_causal():
@@ -38,11 +39,11 @@ def test_decoder_is_causal():
     assert not np.allclose(logits_changed[0, 3:], logits[0, 3:])
 
 
-def test_greedy_decode_equals_beam_search_of_width_one():
-    model = small_model()
-    src = tt.tensor(np.array([[3, 4, 5, 0], [6, 7, 8, 9], [10, 3, 0, 0]]))
-    greedy = model.greedy_decode(src, 9, BOS, EOS).numpy()
-    beam = model.beam_search(src, 1, 9, bos=BOS, eos=EOS).numpy()
+def test_greedy_decode_equals_beam_search_of_width_one(device):
+    model = small_model().to(device)
+    src = tt.tensor(np.array([[3, 4, 5, 0], [6, 7, 8, 9], [10, 3, 0, 0]]), device=device)
+    greedy = model.greedy_decode(src, 9, BOS, EOS).to("cpu").numpy()
+    beam = model.beam_search(src, 1, 9, bos=BOS, eos=EOS).to("cpu").numpy()
     np.testing.assert_array_equal(beam, greedy)
     wider = model.beam_search(src, 3, 9, length_penalty=0.0, bos=BOS, eos=EOS).numpy()
     assert wider.shape[0] == 3 and model.training                   # the model's mode is left as it was

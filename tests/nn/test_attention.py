@@ -39,14 +39,16 @@ def mha_reference(query, key, value, params, heads, blocked=None, added=None):
     return out, weights
 
 
-def float64_module(*args, rng, **kwargs):
-    """A float64 MultiHeadAttention with random biases (they start at zero, which would hide them)."""
+def float64_module(*args, rng, device="cpu", **kwargs):
+    """A float64 MultiHeadAttention with random biases (they start at zero, which would hide them), and
+    its parameters as NumPy arrays."""
     module = nn.MultiHeadAttention(*args, **kwargs).to(tt.float64)
     with tt.no_grad():
         for name, p in module.named_parameters():
             if name.endswith("bias"):
                 p.data[...] = rng.standard_normal(p.shape)
-    return module, {name: p.detach().numpy().copy() for name, p in module.named_parameters()}
+    params = {name: p.detach().numpy().copy() for name, p in module.named_parameters()}
+    return module.to(device), params
 
 
 def gradcheck_through(module, call, inputs):
@@ -71,37 +73,42 @@ def inputs(rng):
     return rng.standard_normal((2, 4, 8)), rng.standard_normal((2, 5, 8))
 
 
-def test_self_attention_with_padding_and_a_bool_mask(rng, inputs):
-    module, params = float64_module(8, 2, rng=rng)
+def test_self_attention_with_padding_and_a_bool_mask(device, rng, inputs):
+    """The masks are NumPy arrays (host data) whatever the device: the module moves them."""
+    module, params = float64_module(8, 2, rng=rng, device=device)
     x = inputs[0]
     padding = np.array([[False, False, False, True], [False, False, False, False]])    # True = padding
     attn_mask = np.zeros((4, 4), bool)
     attn_mask[0, 1] = True                                                             # True = may NOT attend
-    out, weights = module(tt.tensor(x), tt.tensor(x), tt.tensor(x), key_padding_mask=padding, attn_mask=attn_mask,
-                          average_attn_weights=False)
+    x_t = tt.tensor(x, device=device)
+    out, weights = module(x_t, x_t, x_t, key_padding_mask=padding, attn_mask=attn_mask, average_attn_weights=False)
     blocked = attn_mask | padding[:, None, None, :]
     want_out, want_weights = mha_reference(x, x, x, params, 2, blocked=blocked)
     np.testing.assert_allclose(out.detach().numpy(), want_out, atol=1e-12)
     np.testing.assert_allclose(weights.detach().numpy(), want_weights, atol=1e-12)
     assert (weights.detach().numpy()[0, :, :, 3] == 0).all() and (weights.detach().numpy()[:, :, 0, 1] == 0).all()
+    # query is key is value takes one matmul for the three projections; copies take three: same numbers
+    copy = tt.tensor(x, device=device)
+    three = module(x_t, copy, copy, key_padding_mask=padding, attn_mask=attn_mask)[0]
+    np.testing.assert_allclose(three.detach().numpy(), out.detach().numpy(), atol=1e-13)
     same = lambda q: module(q, q, q, key_padding_mask=padding, attn_mask=attn_mask)[0]   # noqa: E731
-    gradcheck_through(module, same, [tt.tensor(x, requires_grad=True)])
+    gradcheck_through(module, same, [tt.tensor(x, device=device, requires_grad=True)])
 
 
-def test_cross_attention_with_a_float_mask_and_averaged_weights(rng, inputs):
-    module, params = float64_module(8, 4, rng=rng)
+def test_cross_attention_with_a_float_mask_and_averaged_weights(device, rng, inputs):
+    module, params = float64_module(8, 4, rng=rng, device=device)
     x, memory = inputs
     added = rng.standard_normal((4, 5))
     padding = np.array([[False] * 5, [False, False, True, True, True]])
-    out, weights = module(tt.tensor(x), tt.tensor(memory), tt.tensor(memory), attn_mask=added,
-                          key_padding_mask=padding)
+    memory_t = tt.tensor(memory, device=device)
+    out, weights = module(tt.tensor(x, device=device), memory_t, memory_t, attn_mask=added, key_padding_mask=padding)
     want_out, want_weights = mha_reference(x, memory, memory, params, 4, blocked=padding[:, None, None, :],
                                            added=added)
     np.testing.assert_allclose(out.detach().numpy(), want_out, atol=1e-12)
     np.testing.assert_allclose(weights.detach().numpy(), want_weights.mean(axis=1), atol=1e-12)
     np.testing.assert_allclose(weights.detach().numpy().sum(-1), 1)
     call = lambda q, kv: module(q, kv, kv, attn_mask=added, key_padding_mask=padding)   # noqa: E731
-    gradcheck_through(module, call, [tt.tensor(x, requires_grad=True), tt.tensor(memory, requires_grad=True)])
+    gradcheck_through(module, call, [tt.tensor(a, device=device, requires_grad=True) for a in (x, memory)])
 
 
 def test_per_head_masks_and_separate_key_and_value_sizes(rng):
@@ -134,9 +141,9 @@ def test_bool_and_float_masks_together(rng, inputs):
     np.testing.assert_allclose(out_float.detach().numpy(), want, atol=1e-12)
 
 
-def test_a_query_with_nothing_to_attend_gets_zero_weights_not_nan(rng, inputs):
-    module, params = float64_module(8, 2, rng=rng)
-    x = tt.tensor(inputs[0], requires_grad=True)
+def test_a_query_with_nothing_to_attend_gets_zero_weights_not_nan(device, rng, inputs):
+    module, params = float64_module(8, 2, rng=rng, device=device)
+    x = tt.tensor(inputs[0], device=device, requires_grad=True)
     attn_mask = np.zeros((4, 4), bool)
     attn_mask[2] = True                                               # query 2 may attend to nothing
     for mask in (attn_mask, np.where(attn_mask, -np.inf, 0.0)):
