@@ -100,7 +100,7 @@ def main(argv=None):
         for step in bar:
             src, tgt_in, tgt_out = (tt.tensor(a, device=args.device)
                                     for a in task.batch([task.sample() for _ in range(args.batch_size)]))
-            logits = model(src, tgt_in)                                     # (B, T, V)
+            logits = model(src, tgt_in, model.pad_mask(src), model.pad_mask(tgt_in))   # (B, T, V); True = padding
             loss = translation_loss(logits, tgt_out, task.pad_id, args.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
@@ -128,12 +128,12 @@ def main(argv=None):
     out_dir = Path(args.out_dir)
     floor = smoothed_entropy(args.label_smoothing, len(task.target_vocab))
     steps = curves["step"]
-    plot_panels({"training loss (log)": {"label-smoothed cross-entropy": (steps, curves["loss"]),
-                                         "its floor, the entropy of the smoothed target": (steps, [floor] * len(steps))},
-                 "accuracy": {"train, per token (teacher forcing)": (steps, curves["token accuracy"]),
-                              "test, whole sentence (greedy)": (curves["epoch end"], curves["exact match"])}},
-                out_dir / "translation_curves.png", title="Transformer learning the synthetic translation task "
-                                                          "(x: training step)")
+    loss_curves = {"label-smoothed cross-entropy": (steps, curves["loss"]),
+                   "its floor, the entropy of the smoothed target": (steps, [floor] * len(steps))}
+    accuracy_curves = {"train, per token (teacher forcing)": (steps, curves["token accuracy"]),
+                       "test, whole sentence (greedy)": (curves["epoch end"], curves["exact match"])}
+    plot_panels({"training loss (log)": loss_curves, "accuracy": accuracy_curves}, out_dir / "translation_curves.png",
+                title="Transformer learning the synthetic translation task (x: training step)")
 
     # One held-out sentence with a place phrase and an adverb: the longest reordering to see.
     source, target = max(test[:200], key=lambda pair: (len(pair[0]), len(pair[1])))
@@ -142,7 +142,8 @@ def main(argv=None):
     layers = model.cross_attention(src, tgt_in)                            # per layer (1, heads, T, S)
     attention_path = plot_attention({f"layer {i + 1}": w[0] for i, w in enumerate(layers)}, source,
                                     output + ["<eos>"], out_dir / "translation_attention.png",
-                                    title="cross-attention: the source words (x) each target word (y) looks at while it is produced")
+                                    title="cross-attention: the source words (x) each target word (y) looks at "
+                                          "while it is produced")
 
     shown = test[:6]
     greedy = translate(model, task, shown, args.device)
@@ -153,7 +154,8 @@ def main(argv=None):
     print(format_table(["source", "reference", "greedy", f"beam {args.beam}"], rows))
     print(f"\nplots: {out_dir / 'translation_curves.png'}, {attention_path}")
     match = exact_match(model, task, test, args.device)
-    print(f"{time.perf_counter() - started:.0f} s in all; the exact match is of greedy decoding on the {len(test)} held-out sentences")
+    print(f"{time.perf_counter() - started:.0f} s in all; the exact match is of greedy decoding on the "
+          f"{len(test)} held-out sentences")
     print(f"exact match: {100 * match:.1f}%")
     return match
 

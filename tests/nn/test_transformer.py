@@ -70,7 +70,8 @@ def test_encoder_layer_is_add_and_norm_around_each_sublayer(rng, norm_first):
     else:
         y = layer.norm1(x + attend(x))
         want = layer.norm2(y + feed_forward(y))
-    np.testing.assert_allclose(layer(x, src_key_padding_mask=padding).detach().numpy(), want.detach().numpy(), atol=1e-12)
+    got = layer(x, src_key_padding_mask=padding)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
