@@ -71,7 +71,7 @@ class Seq2SeqTransformer(nn.Module):
 
     def pad_mask(self, ids):
         """(B, T) bool, True where ids is padding."""
-        return tt.Tensor._from_array(ids.data == self.pad_id, ids.device)
+        return tt.as_tensor(ids.data == self.pad_id)
 
     def encode(self, src, src_pad_mask=None):
         """src ids (B, S) -> memory (B, S, d): what the decoder will look at."""
@@ -97,18 +97,18 @@ class Seq2SeqTransformer(nn.Module):
         with _inference(self):
             src_pad = self.pad_mask(src)
             memory = self.encode(src, src_pad)
-            xp = memory._xp
+            xp = memory.xp
             batch = src.shape[0]
             out = xp.full((batch, 1), bos, dtype=np.int64)                                # (B, 1): <bos>
             finished = xp.zeros(batch, dtype=bool)
             for _ in range(max_len):
-                logits = self.decode(tt.Tensor._from_array(out, memory.device), memory, src_pad).data[:, -1]
+                logits = self.decode(tt.as_tensor(out), memory, src_pad).data[:, -1]
                 token = xp.where(finished, self.pad_id, logits.argmax(axis=-1))           # (B,)
                 out = xp.concatenate([out, token[:, None]], axis=1)
                 finished |= token == eos
                 if bool(finished.all()):
                     break
-            return tt.Tensor._from_array(out[:, 1:], memory.device)
+            return tt.as_tensor(out[:, 1:])
 
     def beam_search(self, src, beam_size, max_len, length_penalty=0.6, *, bos, eos):
         """Keep the beam_size best prefixes by total log-probability; return, per sentence, the finished

@@ -27,7 +27,7 @@ from .module import Module
 def _mask_array(mask, name, like):
     """A mask's array on like's device; bool or float, or a clear error."""
     raw = mask.data if isinstance(mask, tt.Tensor) else mask
-    raw = backend.move(raw if hasattr(raw, "dtype") else like._xp.asarray(raw), like.device)
+    raw = backend.move(raw if hasattr(raw, "dtype") else like.xp.asarray(raw), like.device)
     if raw.dtype != bool and raw.dtype.kind != "f":
         raise TypeError(f"MultiHeadAttention: {name} must be bool (True = may not attend) or float (added "
                         f"to the scores), got dtype {raw.dtype}")
@@ -149,7 +149,7 @@ class MultiHeadAttention(Module):
             masks.append(raw.reshape(batch, 1, 1, source))
         if not masks:
             return None
-        xp = like._xp
+        xp = like.xp
         if all(m.dtype == bool for m in masks):
             blocked = masks[0] if len(masks) == 1 else xp.logical_or(*masks)
             return ~blocked

@@ -53,23 +53,43 @@ class TensorDataset(Dataset):
             items = (self.transform(items[0]),) + items[1:]
         return items
 
+    def state_dict(self):
+        """The transform's state, when it has one (a random augmentation's generator), else {}."""
+        return {"transform": self.transform.state_dict()} if hasattr(self.transform, "state_dict") else {}
+
+    def load_state_dict(self, state):
+        if "transform" in state:
+            self.transform.load_state_dict(state["transform"])
+
 
 class DataLoader:
     """Iterate over `dataset` in batches of Tensors.
 
     shuffle: a new order every epoch, drawn from a generator seeded once with `seed` (None: from
     tinytensor's generator, so tt.manual_seed makes runs repeatable); the k-th epoch of two loaders
-    with the same seed is the same. drop_last: skip a final batch smaller than batch_size.
-    device: where the batches go ('cpu', 'cuda'); by default they stay where the dataset's arrays are."""
+    with the same seed is the same. Without shuffle nothing is drawn, so making a validation loader
+    leaves the random numbers of everything else unchanged. drop_last: skip a final batch smaller than
+    batch_size. device: where the batches go ('cpu', 'cuda'); by default they stay where the dataset's
+    arrays are.
+
+    state_dict() records where the loader is: the shuffle generator as it was when the current epoch's
+    order was drawn, the batches of that epoch already given out, and the dataset's own state (e.g. a
+    random augmentation's generator). A loader given it by load_state_dict() continues with the next
+    batch of that same order, as PyTorch's stateful loaders do."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, device=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
         self.device = None if device is None else backend.parse_device(device)
-        if seed is None:
-            seed = int(tt.random.generator("cpu").integers(2 ** 63))
-        self._rng = np.random.default_rng(seed)
+        self._rng = None
+        if shuffle:
+            if seed is None:
+                seed = int(tt.random.generator("cpu").integers(2 ** 63))
+            self._rng = np.random.default_rng(seed)
+        self._epoch_start = None     # the shuffle generator's state before this epoch's order was drawn
+        self._batches_done = 0       # batches of the current epoch given out so far
+        self._skip = 0               # batches to skip at the start of the next epoch (after load_state_dict)
 
     def __len__(self):
         full, rest = divmod(len(self.dataset), self.batch_size)
@@ -77,9 +97,45 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            yield self._batch(order[start:start + self.batch_size])
+        if self.shuffle:
+            self._epoch_start = self._rng.bit_generator.state
+            order = self._rng.permutation(n)
+        else:
+            order = np.arange(n)
+        first, self._skip = self._skip, 0
+        for index in range(first, len(self)):
+            start = index * self.batch_size
+            batch = self._batch(order[start:start + self.batch_size])
+            self._batches_done = index + 1   # counted before it is used: a state taken meanwhile resumes after it
+            yield batch
+        self._batches_done = 0
+
+    def state_dict(self):
+        """{'generator': shuffle generator state or None, 'batches_done': int, 'dataset': its state,
+        and the sizes the state is for}. Plain numbers and strings: tt.save writes it as it is."""
+        in_epoch = 0 < self._batches_done < len(self)
+        generator = self._epoch_start if in_epoch else (self._rng.bit_generator.state if self.shuffle else None)
+        state = {"generator": generator, "batches_done": self._batches_done if in_epoch else 0,
+                 "samples": len(self.dataset), "batch_size": self.batch_size}
+        if hasattr(self.dataset, "state_dict"):
+            state["dataset"] = self.dataset.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        """Continue from `state` (from state_dict()): the next iteration gives the batches not given yet."""
+        saved, here = (state["samples"], state["batch_size"]), (len(self.dataset), self.batch_size)
+        if saved != here:
+            raise ValueError(f"DataLoader.load_state_dict: the state is for {saved[0]} samples in batches of "
+                             f"{saved[1]}, this loader has {here[0]} samples in batches of {here[1]}; "
+                             "the order and position would not carry over")
+        if (state["generator"] is None) == self.shuffle:
+            raise ValueError(f"DataLoader.load_state_dict: the state is from a loader with shuffle="
+                             f"{state['generator'] is not None}, this one has shuffle={self.shuffle}")
+        if self.shuffle:
+            self._rng.bit_generator.state = state["generator"]
+        self._skip, self._batches_done = state["batches_done"], 0
+        if "dataset" in state:
+            self.dataset.load_state_dict(state["dataset"])
 
     def _batch(self, indices):
         if isinstance(self.dataset, TensorDataset):       # fast path: one gather per array
@@ -101,7 +157,7 @@ class DataLoader:
         array = backend.move(array, device)
         if array.dtype == np.float64:     # float data trains in float32 (the default dtype)
             array = array.astype(np.float32)
-        return tt.Tensor._from_array(array, device)   # fresh array from the gather: no copy needed
+        return tt.as_tensor(array)   # a fresh array from the gather: shared, not copied
 
 
 def _stack(values):

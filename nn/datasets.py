@@ -225,6 +225,13 @@ class RandomShift:
         shifted = shifted.reshape(batch.shape)
         return shifted[0] if single else shifted
 
+    def state_dict(self):
+        """The shift generator's state, to resume a run with the same shifts."""
+        return {"generator": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["generator"]
+
 
 class MNIST(TensorDataset):
     """MNIST as a TensorDataset of (images (N, 1, 28, 28) float32, labels (N,) int64).

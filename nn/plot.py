@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
 
 def save(fig, path):
@@ -18,29 +18,50 @@ def save(fig, path):
     return path
 
 
-def plot_curves(histories, path, title=""):
-    """Training curves: loss (left) and accuracy (right) per epoch, train solid and validation dashed.
+# How each split is drawn: training solid with filled circles, validation dashed with open squares, so
+# the two stay apart even when there is one epoch (a single point, no line) or no colour.
+SPLIT_STYLES = {"train": dict(linestyle="-", marker="o"),
+                "val": dict(linestyle="--", marker="s", markerfacecolor="white")}
 
-    histories: {run label: {'train_loss': [...], 'val_loss': [...], 'train_acc': [...], 'val_acc': [...]}}
-    (one colour per run; a run's history may lack the accuracy entries)."""
+
+def plot_curves(histories, path, title=""):
+    """Training curves: loss (left) and accuracy (right) per epoch, train and validation (curves_figure)."""
+    return save(curves_figure(histories, title), path)
+
+
+def curves_figure(histories, title=""):
+    """The figure of plot_curves. histories: {run label: {'train_loss': [...], 'val_loss': [...],
+    'train_acc': [...], 'val_acc': [...]}} (one colour per run; a run's history may lack the accuracy
+    entries). The epoch axis has whole-number ticks whatever the number of epochs, one included; the
+    loss axis is logarithmic when the losses span more than a factor of 10."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
+    most_epochs = 1
     for i, (label, history) in enumerate(histories.items()):
-        colour = f"C{i}"
         for metric, ax in (("loss", ax_loss), ("acc", ax_acc)):
-            for split, style in (("train", "-"), ("val", "--")):
+            for split, style in SPLIT_STYLES.items():
                 values = history.get(f"{split}_{metric}")
                 if values:
                     epochs = np.arange(1, len(values) + 1)
-                    ax.plot(epochs, values, style, color=colour, marker=".", label=f"{label} {split}")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", yscale="log", title="loss")
+                    most_epochs = max(most_epochs, len(values))
+                    ax.plot(epochs, values, color=f"C{i}", markersize=5, label=f"{label} {split}", **style)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    losses = [value for history in histories.values() for split in SPLIT_STYLES
+              for value in history.get(f"{split}_loss") or []]
+    if losses and max(losses) > 10 * min(losses) > 0:   # over more than a decade: log scale, ticks at 1, 2, 5 x 10^k
+        ax_loss.set_yscale("log")
+        ax_loss.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax_loss.yaxis.set_major_formatter(FormatStrFormatter("%g"))   # 0.05, not 5 x 10^-2
+        ax_loss.yaxis.set_minor_formatter(NullFormatter())
     for ax in (ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, most_epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.lines:                            # an autoencoder's history has no accuracy
+            ax.legend(fontsize=8)
     fig.suptitle(title)
-    return save(fig, path)
+    return fig
 
 
 def plot_decision_boundary(predict, points, labels, path, title=""):

@@ -9,9 +9,11 @@ One step is the four lines every framework has: forward, loss, backward, update
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 import tinytensor as tt
+from tinytensor import backend
 
 from . import optim
 from .losses import CrossEntropyLoss
@@ -34,29 +36,120 @@ class RunningMetrics:
         self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
         self.seen += n
 
-    def means(self):
-        """(mean loss, accuracy) over the samples seen."""
-        return float(self.loss_sum) / self.seen, float(self.correct) / self.seen
+    def means(self, *also):
+        """(mean loss, accuracy) over the samples seen (NaN before any), followed by the values of the
+        device arrays `also`, all read from the device in one transfer."""
+        loss_sum, correct, *also = read_together(self.loss_sum, self.correct, *also)
+        seen = self.seen or float("nan")
+        return (float(loss_sum) / seen, float(correct) / seen, *also)
 
 
-def train_epoch(model, loader, optimizer, loss_fn, desc="train"):
+def read_together(*values):
+    """Copy numbers and arrays from their device to NumPy in one transfer (one wait for the GPU, not one
+    per value); returns them as float64 NumPy arrays of their own shapes."""
+    arrays = [value for value in values if backend.is_array(value)]
+    xp = backend.xp_for(backend.device_of(arrays[0])) if arrays else np
+    flat = xp.concatenate([xp.asarray(value, dtype=xp.float64).ravel() for value in values])
+    flat = backend.move(flat, "cpu")
+    sizes = np.cumsum([np.size(value) for value in values])[:-1]
+    return [part.reshape(np.shape(value)) for part, value in zip(np.split(flat, sizes), values)]
+
+
+class NonFiniteError(FloatingPointError):
+    """Training met a loss or gradient that is NaN or infinite."""
+
+
+class NonFiniteGuard:
+    """Watches each step's loss and gradients for NaN and inf, without making the GPU wait.
+
+    `record(step, loss)` (after backward) computes on the device one flag per value: is the loss finite,
+    is every entry of each gradient finite. Nothing is read then. The flags are read with the running
+    loss (`checked_means`), when the loop reads it anyway, and the first bad step is reported there.
+    on_nonfinite='raise': NonFiniteError naming the step and the parameters. The updates of the steps
+    since the last read have happened by then (at most 20 in train_epoch), so the weights in memory are
+    spoiled; the checkpoint of the last finished epoch is not touched.
+    on_nonfinite='skip': `record` reads the flags at once (one wait for the GPU per step) and returns
+    False for a bad batch, which then gets no update and does not count in the running loss."""
+
+    ADVICE = ("Things to try: a lower learning rate; clipping the gradients (nn.utils.clip_grad_norm_ "
+              "before optimizer.step()); checking the inputs for NaN, inf or extreme values. To leave "
+              "such batches out instead, pass on_nonfinite='skip'.")
+
+    def __init__(self, model, on_nonfinite="raise", where="", steps=None):
+        if on_nonfinite not in ("raise", "skip"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
+        self.named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+        self.on_nonfinite, self.where, self.steps = on_nonfinite, where, steps
+        self.pending = []    # (step, loss array, flags array) of the steps recorded since the last read
+        self.skipped = 0
+
+    def record(self, step, loss):
+        """Record step `step`; returns whether its update may go ahead (False only for a skipped batch)."""
+        xp = backend.xp_for(loss.device)
+        flags = xp.stack([xp.isfinite(loss.data)] + [xp.isfinite(p.grad.data).all() if p.grad is not None
+                                                     else xp.asarray(True) for _, p in self.named])
+        if self.on_nonfinite == "raise":
+            self.pending.append((step, loss.data, flags))
+            return True
+        if bool(flags.all()):                               # 'skip': one read per step
+            return True
+        self.skipped += 1
+        tqdm.write(f"skipped {self._describe(step, float(loss.data), backend.move(flags, 'cpu'))}")
+        return False
+
+    def checked_means(self, metrics):
+        """metrics.means(), read in the same transfer as the flags recorded since the last read; raises
+        NonFiniteError for the first bad step among them ('raise' mode)."""
+        steps = [step for step, _, _ in self.pending]
+        if not steps:
+            return metrics.means()
+        xp = backend.xp_for(backend.device_of(self.pending[0][2]))
+        losses, flags = xp.stack([loss for _, loss, _ in self.pending]), xp.stack([f for _, _, f in self.pending])
+        loss, accuracy, losses, flags = metrics.means(losses, flags)
+        self.pending = []
+        bad = np.flatnonzero(~flags.astype(bool).all(axis=1))
+        if len(bad):
+            first = bad[0]
+            raise NonFiniteError(f"training stopped at {self._describe(steps[first], losses[first], flags[first])}. "
+                                 + self.ADVICE)
+        return loss, accuracy
+
+    def _describe(self, step, loss, flags):
+        """'epoch 3, step 17 of 430: the loss is nan' or '...: the loss is 2.3 but the gradient of fc.weight
+        has NaN or inf entries'."""
+        flags = flags.astype(bool)
+        where = ", ".join(part for part in (self.where, f"step {step + 1}" + (f" of {self.steps}" if self.steps else ""))
+                          if part)
+        if not flags[0]:
+            return f"{where}: the loss is {loss}"
+        names = [name for (name, _), ok in zip(self.named, flags[1:]) if not ok]
+        more = f" (and of {', '.join(names[1:])})" if len(names) > 1 else ""
+        return f"{where}: the loss is {loss:.6g} but the gradient of {names[0]}{more} has NaN or inf entries"
+
+
+def train_epoch(model, loader, optimizer, loss_fn, desc="train", on_nonfinite="raise", where=""):
     """One pass over `loader`, updating the model; returns (mean loss, accuracy) over the samples seen.
 
-    A tqdm bar shows the running mean loss (read every 20 steps)."""
+    A tqdm bar shows the running mean loss, read every 20 steps; each read also checks the loss and
+    gradients of the steps since the last one for NaN and inf (NonFiniteGuard: `on_nonfinite` says
+    whether a bad step raises NonFiniteError or its batch is skipped; `where` names the epoch in the
+    message). The number of skipped batches is in the returned guard's `skipped`."""
     model.train()
     metrics = RunningMetrics()
+    guard = NonFiniteGuard(model, on_nonfinite, where, steps=len(loader))
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
     for step, (x, y) in enumerate(bar):
         logits = model(x)
         loss = loss_fn(logits, y)
         optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        if guard.record(step, loss):
+            optimizer.step()
+            metrics.add(loss.detach(), logits.detach(), y)
 
-        metrics.add(loss.detach(), logits.detach(), y)
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{metrics.means()[0]:.4f}")
-    return metrics.means()
+            bar.set_postfix(loss=f"{guard.checked_means(metrics)[0]:.4f}")
+    return (*guard.checked_means(metrics), guard.skipped)
 
 
 @tt.no_grad()
@@ -77,61 +170,146 @@ def evaluate(model, loader, loss_fn=None):
 class EarlyStopping:
     """Stop when the validation loss has not improved for `patience` epochs; keep the best weights.
 
-    `update(val_loss, model)` returns True when training should stop; `restore(model)` loads the best
-    weights seen. patience=None never stops (but still remembers the best weights)."""
+    `update(val_loss, model)` returns True when training should stop (and whether this epoch is the best
+    so far is `improved`); `restore(model)` loads the best weights seen. patience=None never stops (but
+    still remembers the best weights)."""
 
     def __init__(self, patience=None):
         self.patience, self.best_loss, self.best_epoch, self.best_state = patience, float("inf"), 0, None
-        self.epoch = 0
+        self.epoch, self.improved = 0, False
 
     def update(self, val_loss, model):
         self.epoch += 1
-        if val_loss < self.best_loss:
+        self.improved = val_loss < self.best_loss
+        if self.improved:
             self.best_loss, self.best_epoch = val_loss, self.epoch
             self.best_state = {name: value.data.copy() for name, value in model.state_dict().items()}
+        return self.should_stop()
+
+    def should_stop(self):
         return self.patience is not None and self.epoch - self.best_epoch >= self.patience
 
     def restore(self, model):
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
 
+    def state_dict(self):
+        """The counts and the best loss (the best weights are saved on their own: best_checkpoint_path)."""
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "epoch": self.epoch}
+
+    def load_state_dict(self, state, best_state=None):
+        self.best_loss, self.best_epoch, self.epoch = state["best_loss"], state["best_epoch"], state["epoch"]
+        self.best_state = best_state
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path, model, optimizer, scheduler=None, loaders=None, **progress):
+    """Write everything an exact resume needs to `path` (tt.save: atomic): the model, optimizer and
+    scheduler state, tinytensor's random generators (dropout, initialisation: tt.random.state_dict()), the
+    position and shuffle state of each loader in `loaders` ({name: DataLoader}), and `progress` (the
+    epoch or step, a history: anything tt.save writes)."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": tt.random.state_dict(),
+             "loaders": {name: loader.state_dict() for name, loader in (loaders or {}).items()}, **progress}
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    tt.save(state, path)
+
+
+def load_checkpoint(path, model, optimizer, scheduler=None, loaders=None):
+    """Put back, in place, what save_checkpoint wrote to `path`; returns the whole saved dict, for its
+    progress entries. Tensors go to the model's device."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no checkpoint at {path} to resume from: start without resuming (it is "
+                                "written after every epoch), or name the file that was written")
+    device = next((p.device for p in model.parameters()), "cpu")
+    state = tt.load(path, map_location=device)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        if "scheduler" not in state:
+            raise ValueError(f"{path} holds no scheduler state, but a scheduler was given to resume")
+        scheduler.load_state_dict(state["scheduler"])
+    for name, loader in (loaders or {}).items():
+        if name not in state["loaders"]:
+            raise ValueError(f"{path} holds no state for the loader {name!r} (it has "
+                             f"{sorted(state['loaders']) or 'none'})")
+        loader.load_state_dict(state["loaders"][name])
+    tt.random.load_state_dict(state["rng"])
+    return state
+
+
+def best_checkpoint_path(checkpoint):
+    """Where fit keeps the best epoch's weights beside `checkpoint`: run/ckpt.npz -> run/ckpt.best.npz."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.best{checkpoint.suffix}")
+
 
 def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patience=None, scheduler=None,
-        checkpoint=None, name=""):
+        checkpoint=None, resume=False, on_nonfinite="raise", name=""):
     """Train for `epochs` (fewer with early stopping), evaluating on `val_loader` after each epoch.
 
-    Returns the history {'train_loss', 'train_acc', 'val_loss', 'val_acc': one value per epoch,
-    'best_epoch', 'seconds_per_epoch'}. With patience, stops after that many epochs without a better
-    validation loss and the model gets the weights of its best validation epoch back.
-    checkpoint: a path; after every epoch {'model', 'optimizer', 'scheduler' (when given), 'epoch',
-    'history'} is written there with tt.save (atomic: an interrupted run leaves the previous checkpoint
-    whole)."""
+    Returns the history {'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seconds_per_epoch',
+    'skipped_batches': one value per epoch, 'best_epoch'}. With patience, stops after that many epochs
+    without a better validation loss and the model gets the weights of its best validation epoch back.
+
+    checkpoint: a path. After every epoch, save_checkpoint writes there the model, optimizer, scheduler,
+    the random generators, both loaders' state, the epoch, the history and the early-stopping counts;
+    the weights of the best validation epoch so far go beside it (best_checkpoint_path: ckpt.best.npz).
+    resume: True continues the run saved in `checkpoint` (a path: the run saved there), from the epoch
+    after the saved one up to `epochs`; the result is bit-identical to a run that never stopped.
+    on_nonfinite: 'raise' stops at the first NaN or inf loss or gradient with NonFiniteError, leaving the
+    checkpoint of the last finished epoch as it was; 'skip' leaves such batches out (see NonFiniteGuard)."""
     loss_fn = loss_fn or CrossEntropyLoss()
-    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "seconds_per_epoch": []}
+    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "seconds_per_epoch": [],
+               "skipped_batches": []}
     stopper = EarlyStopping(patience)
+    loaders = {"train": train_loader, "val": val_loader}
     prefix = f"{name} " if name else ""
+    start = 0
+    if resume:
+        if resume is True and checkpoint is None:
+            raise ValueError("fit(resume=True) continues from `checkpoint`, but no checkpoint path was given")
+        source = checkpoint if resume is True else resume
+        state = load_checkpoint(source, model, optimizer, scheduler, loaders)
+        start, history = state["epoch"], state["history"]
+        best = best_checkpoint_path(source)
+        stopper.load_state_dict(state["early_stopping"], tt.load(best)["model"] if best.is_file() else None)
+        if state.get("epochs", epochs) != epochs:
+            tqdm.write(f"{prefix}note: the checkpoint's run was planned for {state['epochs']} epochs, this one "
+                       f"for {epochs}; a scheduler keeps the plan it was saved with")
+        tqdm.write(f"{prefix}resuming from {source} after epoch {start}")
     if checkpoint is not None:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        train_loss, train_acc = train_epoch(model, train_loader, optimizer, loss_fn,
-                                            desc=f"{prefix}epoch {epoch}/{epochs}")
-        history["seconds_per_epoch"].append(time.perf_counter() - start)
+    for epoch in range(start + 1, epochs + 1):
+        if stopper.should_stop():             # a resumed run that had already stopped early
+            break
+        begin = time.perf_counter()
+        try:
+            train_loss, train_acc, skipped = train_epoch(model, train_loader, optimizer, loss_fn,
+                                                         desc=f"{prefix}epoch {epoch}/{epochs}",
+                                                         on_nonfinite=on_nonfinite, where=f"epoch {epoch}")
+        except NonFiniteError as err:
+            kept = (f" The checkpoint {checkpoint} (epoch {epoch - 1}) is left as it was."
+                    if checkpoint is not None and epoch > 1 else "")
+            raise NonFiniteError(f"{prefix}{err}{kept}") from None
+        history["seconds_per_epoch"].append(time.perf_counter() - begin)
         val_loss, val_acc = evaluate(model, val_loader, loss_fn)
-        for key, value in zip(("train_loss", "train_acc", "val_loss", "val_acc"),
-                              (train_loss, train_acc, val_loss, val_acc)):
+        for key, value in zip(("train_loss", "train_acc", "val_loss", "val_acc", "skipped_batches"),
+                              (train_loss, train_acc, val_loss, val_acc, skipped)):
             history[key].append(value)
+        skipped_note = f" | {skipped} batches skipped" if skipped else ""
         tqdm.write(f"{prefix}epoch {epoch:2d}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-                   f"val loss {val_loss:.4f} acc {val_acc:.4f} | {history['seconds_per_epoch'][-1]:.1f} s")
+                   f"val loss {val_loss:.4f} acc {val_acc:.4f} | {history['seconds_per_epoch'][-1]:.1f} s"
+                   + skipped_note)
         if scheduler is not None:
             scheduler.step()
         stop = stopper.update(val_loss, model)
         if checkpoint is not None:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                     "history": history}
-            if scheduler is not None:
-                state["scheduler"] = scheduler.state_dict()
-            tt.save(state, checkpoint)
+            if stopper.improved:
+                tt.save({"model": model.state_dict(), "epoch": epoch, "val_loss": val_loss},
+                        best_checkpoint_path(checkpoint))
+            save_checkpoint(checkpoint, model, optimizer, scheduler, loaders, epoch=epoch, epochs=epochs,
+                            history=history, early_stopping=stopper.state_dict())
         if stop:
             tqdm.write(f"{prefix}early stop: no better validation loss since epoch {stopper.best_epoch}")
             break

@@ -46,7 +46,7 @@ class SinusoidalPositionalEncoding(Module):
         table = np.zeros((max_len, d_model))
         table[:, 0::2] = np.sin(angle)
         table[:, 1::2] = np.cos(angle[:, :d_model // 2])                            # odd d: one cosine fewer
-        self.register_buffer("pe", tt.tensor(table, dtype=dtype, device=device or "cpu"),
+        self.register_buffer("pe", tt.tensor(table, dtype=dtype or tt.default_dtype, device=device or "cpu"),
                              persistent=False)
         self.dropout = Dropout(dropout)
 

@@ -1,6 +1,8 @@
 """Random numbers. One generator per device, all seeded together by manual_seed.
 
-The same seed gives the same numbers on the same device (CPU and GPU generators differ from each other)."""
+The same seed gives the same numbers on the same device (CPU and GPU generators differ from each other).
+state_dict() / load_state_dict(state) save and restore where every generator is, so a training run
+resumed from a checkpoint draws the same dropout masks and shuffles as one that never stopped."""
 import numpy as np
 
 from . import backend
@@ -67,3 +69,36 @@ def randperm(n, device="cpu"):
             return rng.permutation(n).astype(dtype)
         return rng.random(n).argsort().astype(dtype)   # CuPy's Generator has no permutation: sort random keys
     return _filled(draw, (), int64, device, False)
+
+
+def state_dict():
+    """Where every generator is: {'seed': the manual seed, 'generators': {device: state}}, for a
+    checkpoint (tt.save writes it) and load_state_dict. A CPU generator's state is NumPy's dict of
+    ints; a GPU generator's is a copy of its CuPy state array (the cuRAND states: all of its state)."""
+    states = {}
+    for device, rng in _generators.items():
+        states[device] = rng.bit_generator.state if isinstance(rng, np.random.Generator) \
+            else rng.bit_generator._state.copy()
+    return {"seed": _seed, "generators": states}
+
+
+def load_state_dict(state):
+    """Put every generator back where state_dict() found it. Generators of GPUs this machine lacks are
+    left out: nothing here can draw from them."""
+    if not isinstance(state, dict) or not {"seed", "generators"} <= set(state):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"tt.random.load_state_dict: expected what tt.random.state_dict() returns, a dict "
+                         f"with 'seed' and 'generators'; got {found}")
+    manual_seed(state["seed"])
+    for device, saved in state["generators"].items():
+        if device != "cpu" and not backend.is_available():
+            continue
+        rng = generator(device)
+        if isinstance(rng, np.random.Generator):
+            rng.bit_generator.state = saved
+            continue
+        target = rng.bit_generator._state
+        if tuple(saved.shape) != tuple(target.shape):
+            raise ValueError(f"tt.random.load_state_dict: the {device} generator state has {saved.shape[0]} "
+                             f"bytes, this GPU's has {target.shape[0]}: it was saved on another GPU model")
+        target[...] = backend.move(saved, device)

@@ -7,8 +7,12 @@ named `tinytensor`), where a tensor is {"__tensor__": i, "device": ..., "require
 {"__dict__": [[key, value], ...]}. Loading runs no code from the file (allow_pickle=False).
 
 Writes are atomic: the file is written beside the target under a temporary name, flushed to disk, then
-renamed over the target, so a crash leaves either the old file or the new one, never half of one.
+renamed over the target, so a crash leaves either the old file or the new one, never half of one. The
+temporary name, `.<name>.<process id>.<random>.tmp`, says whose it is: a process killed mid-write
+(SIGKILL) leaves its temporary file behind, and the next save to that path deletes it once that process
+is gone.
 """
+import glob
 import json
 import os
 import tempfile
@@ -32,8 +36,12 @@ def save(obj, path):
     files = {f"arr_{i}": array for i, array in enumerate(arrays)}
     files[_META] = np.frombuffer(meta.encode(), dtype=np.uint8)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    folder, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"tt.save: cannot write {path}: the folder {folder} does not exist "
+                                "(make it first, e.g. Path(folder).mkdir(parents=True))")
+    _remove_leftovers(folder, name)
+    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **files)
@@ -43,6 +51,34 @@ def save(obj, path):
     except BaseException:
         os.unlink(temp_path)
         raise
+
+
+def _remove_leftovers(folder, name):
+    """Delete the temporary files of earlier saves to `name` whose process has ended (killed mid-write)."""
+    for leftover in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+        parts = os.path.basename(leftover)[len(name) + 2:-len(".tmp")].split(".")
+        if len(parts) != 2 or not parts[0].isdigit():
+            continue                      # the temporary file of another name (e.g. <name>.best)
+        if _is_running(int(parts[0])):
+            continue                      # its process is writing it right now
+        try:
+            os.unlink(leftover)
+        except OSError:                   # gone already, or held open (Windows refuses to delete it)
+            pass
+
+
+def _is_running(pid):
+    """Whether a process with this id exists. On Windows a file that a running process holds open
+    cannot be deleted anyway, so there every leftover is simply tried."""
+    if os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)                   # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:               # it exists, and belongs to another user
+        return True
+    return True
 
 
 def load(path, map_location=None):

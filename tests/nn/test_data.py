@@ -55,6 +55,67 @@ def test_without_a_seed_shuffling_follows_manual_seed():
     assert first == epoch_orders(DataLoader(make_dataset(30), batch_size=5, shuffle=True), 1)
 
 
+def test_a_loader_without_shuffle_draws_no_random_numbers():
+    tt.manual_seed(5)
+    expected = tt.rand(3).numpy()
+    tt.manual_seed(5)
+    loader = DataLoader(make_dataset(10), batch_size=4)
+    list(loader)
+    loader.state_dict()
+    np.testing.assert_array_equal(tt.rand(3).numpy(), expected)
+
+
+def batches_of(loader, count):
+    """The labels of the next `count` batches, starting a new epoch when one ends."""
+    seen = []
+    while len(seen) < count:
+        for _, y in loader:
+            seen.append(y.numpy().tolist())
+            if len(seen) == count:
+                break
+    return seen
+
+
+@pytest.mark.parametrize("stop_after", [0, 3, 5, 7])     # before any batch, mid-epoch, at an epoch's end
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_restored_loader_continues_with_the_same_batches(tmp_path, stop_after, shuffle):
+    dataset = make_dataset(19)                           # 5 batches of 4 per epoch, the last one short
+    whole = batches_of(DataLoader(dataset, batch_size=4, shuffle=shuffle, seed=1), 12)
+
+    first = DataLoader(dataset, batch_size=4, shuffle=shuffle, seed=1)
+    head = batches_of(first, stop_after)
+    tt.save({"loader": first.state_dict()}, tmp_path / "loader.npz")
+    second = DataLoader(dataset, batch_size=4, shuffle=shuffle, seed=2)     # another seed: all comes from the state
+    second.load_state_dict(tt.load(tmp_path / "loader.npz")["loader"])
+    assert head + batches_of(second, 12 - stop_after) == whole
+
+
+def test_restored_loader_continues_the_augmentation_too():
+    images = np.random.default_rng(0).random((12, 1, 6, 6)).astype(np.float32)
+    dataset = TensorDataset(images, np.arange(12), transform=RandomShift(2, seed=0))
+    loader = DataLoader(dataset, batch_size=4, shuffle=True, seed=0)
+    iterator = iter(loader)
+    next(iterator)
+    state = loader.state_dict()
+    expected = [x.numpy() for x, _ in iterator]
+
+    other = DataLoader(TensorDataset(images, np.arange(12), transform=RandomShift(2, seed=9)), batch_size=4,
+                       shuffle=True, seed=9)
+    other.load_state_dict(state)
+    again = [x.numpy() for x, _ in other]
+    assert len(again) == 2
+    for a, b in zip(expected, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_loading_a_state_from_another_loader_is_refused():
+    state = DataLoader(make_dataset(10), batch_size=4, shuffle=True, seed=0).state_dict()
+    with pytest.raises(ValueError, match="state is for 10 samples in batches of 4, this loader has 12 samples"):
+        DataLoader(make_dataset(12), batch_size=4, shuffle=True).load_state_dict(state)
+    with pytest.raises(ValueError, match="from a loader with shuffle=True, this one has shuffle=False"):
+        DataLoader(make_dataset(10), batch_size=4).load_state_dict(state)
+
+
 def test_samples_stay_paired_with_their_labels_after_shuffling():
     for x, y in DataLoader(make_dataset(20), batch_size=6, shuffle=True, seed=0):
         np.testing.assert_array_equal(x.numpy()[:, 0], 3 * y.numpy())

@@ -1,5 +1,8 @@
 """tt.save / tt.load: round trips of nested state, atomic writes, clear errors for bad files."""
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -65,6 +68,11 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
     assert tt.load(path)["a"].item() == 0                   # and the old file is intact
 
 
+def test_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*ckpt.npz: the folder .*nowhere does not exist"):
+        tt.save({"a": 1}, tmp_path / "nowhere" / "ckpt.npz")
+
+
 def test_failure_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.npz"
     tt.save({"a": tt.ones(1)}, path)
@@ -77,6 +85,51 @@ def test_failure_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
     assert tt.load(path)["a"].item() == 1
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys
+import numpy as np
+import tinytensor as tt
+
+def write_half_then_die(file, **arrays):
+    file.write(b"PK" + bytes(5000))          # the start of an archive, then the process is killed
+    file.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+np.savez = write_half_then_die
+tt.save({"w": tt.zeros(1000)}, sys.argv[1])
+"""
+
+
+def test_a_save_killed_mid_write_leaves_the_old_file_and_its_leftover_is_cleaned_next_time(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    tt.save({"w": tt.ones(2)}, path)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)])
+    assert killed.returncode == -signal.SIGKILL
+    (leftover,) = [name for name in os.listdir(tmp_path) if name != "ckpt.npz"]
+    assert leftover.startswith(".ckpt.npz.") and leftover.endswith(".tmp")
+    assert (tmp_path / leftover).stat().st_size == 5002
+    assert tt.load(path)["w"].tolist() == [1.0, 1.0]        # the old checkpoint is whole
+    tt.save({"w": tt.zeros(2)}, path)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+
+
+def test_only_leftovers_of_ended_processes_and_of_this_path_are_deleted(tmp_path):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        stale = tmp_path / f".ckpt.npz.{ended.pid}.k3j2h1.tmp"          # a fake partial file
+        in_progress = tmp_path / f".ckpt.npz.{running.pid}.a8b7c6.tmp"
+        other_path = tmp_path / f".ckpt.npz.best.{ended.pid}.x1y2z3.tmp"      # of another file name
+        for partial in (stale, in_progress, other_path):
+            partial.write_bytes(b"PK\x03\x04 half")
+        tt.save({"w": tt.ones(1)}, tmp_path / "ckpt.npz")
+        assert not stale.exists() and in_progress.exists() and other_path.exists()
+    finally:
+        running.kill()
+        running.wait()
 
 
 def test_truncated_file_error_names_it(tmp_path):

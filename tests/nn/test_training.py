@@ -9,8 +9,9 @@ import pytest
 from tinytensor import nn
 import tinytensor as tt
 from tinytensor.nn.data import DataLoader, TensorDataset
-from tinytensor.nn.training import (EarlyStopping, RunningMetrics, add_training_args, evaluate, fit, format_table,
-                         make_optimizer)
+from tinytensor.nn import training
+from tinytensor.nn.training import (EarlyStopping, NonFiniteError, RunningMetrics, add_training_args, evaluate, fit,
+                                    format_table, make_optimizer, read_together)
 
 
 def test_running_metrics_weights_each_batch_by_its_size():
@@ -73,6 +74,107 @@ def test_fit_stops_early_restores_the_best_weights_and_checkpoints(tmp_path):
     assert saved["epoch"] == 3 and saved["scheduler"]["last_epoch"] == 3
     assert saved["history"]["val_loss"] == history["val_loss"]
     assert set(saved["model"]) == {"weight", "bias"} and saved["optimizer"]["param_groups"][0]["lr"] == 0.5 * 0.5 ** 3
+    assert saved["early_stopping"] == {"best_loss": history["val_loss"][0], "best_epoch": 1, "epoch": 3}
+    best = tt.load(tmp_path / "run" / "ckpt.best.npz")      # the best epoch's weights, beside the last ones
+    assert best["epoch"] == 1 and best["val_loss"] == history["val_loss"][0]
+    np.testing.assert_array_equal(best["model"]["weight"].numpy(), model.weight.detach().numpy())
+    assert not np.array_equal(saved["model"]["weight"].numpy(), model.weight.detach().numpy())
+
+
+def toy_run(seed=0):
+    """A linear classifier on 64 points in 4 batches of 16, and its validation loader."""
+    tt.manual_seed(seed)
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    train = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    val = DataLoader(TensorDataset(x, y), batch_size=64)
+    model = nn.Linear(2, 2)
+    return model, train, val, nn.optim.SGD(model.parameters(), lr=0.1)
+
+
+def test_a_resumed_run_continues_the_epoch_count_and_a_finished_one_trains_no_more(tmp_path, capsys):
+    model, train, val, optimizer = toy_run()
+    fit(model, train, val, optimizer, epochs=2, checkpoint=tmp_path / "ckpt.npz")
+    model, train, val, optimizer = toy_run(seed=1)
+    history = fit(model, train, val, optimizer, epochs=3, checkpoint=tmp_path / "ckpt.npz", resume=True)
+    out = capsys.readouterr().out
+    assert "after epoch 2" in out and "epoch  3:" in out and "epoch  1:" not in out.split("resuming")[1]
+    assert "planned for 2 epochs, this one for 3" in out
+    assert len(history["train_loss"]) == 3 and tt.load(tmp_path / "ckpt.npz")["epoch"] == 3
+    again = fit(model, train, val, optimizer, epochs=3, checkpoint=tmp_path / "ckpt.npz", resume=True)
+    assert again["train_loss"] == history["train_loss"]
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
+    model, train, val, optimizer = toy_run()
+    with pytest.raises(ValueError, match="continues from `checkpoint`, but no checkpoint path was given"):
+        fit(model, train, val, optimizer, epochs=1, resume=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at .*missing.npz to resume from"):
+        fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "missing.npz", resume=True)
+
+
+class Poisoned:
+    """Cross-entropy, except that at call `at` the loss is multiplied by inf (kind 'loss') or a term with
+    a NaN gradient and a value of 0 is added (kind 'gradient': 0 * sqrt(0 * bias))."""
+
+    def __init__(self, model, at, kind):
+        self.model, self.at, self.kind, self.calls = model, at, kind, 0
+
+    def __call__(self, logits, y):
+        self.calls += 1
+        loss = nn.functional.cross_entropy(logits, y)
+        if self.calls == self.at and self.kind == "loss":
+            return loss * float("inf")
+        if self.calls == self.at and self.kind == "gradient":
+            return loss + 0 * (0 * self.model.bias).sum().sqrt()
+        return loss
+
+
+@pytest.mark.parametrize("kind, problem", [
+    ("loss", "the loss is inf"),
+    ("gradient", r"the loss is 0\.[0-9]+ but the gradient of bias has NaN or inf entries"),
+])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # NumPy warns as NaN flows through the ops
+def test_a_non_finite_step_stops_training_and_names_the_step(tmp_path, kind, problem):
+    model, train, val, optimizer = toy_run()
+    loss_fn = Poisoned(model, at=8, kind=kind)        # 4 training batches + 1 validation batch per epoch: epoch 2, step 3
+    with pytest.raises(NonFiniteError, match=f"stopped at epoch 2, step 3 of 4: {problem}") as caught:
+        fit(model, train, val, optimizer, epochs=3, loss_fn=loss_fn, checkpoint=tmp_path / "ckpt.npz")
+    message = str(caught.value)
+    assert "a lower learning rate" in message and "clip_grad_norm_" in message and "on_nonfinite='skip'" in message
+    assert f"The checkpoint {tmp_path / 'ckpt.npz'} (epoch 1) is left as it was" in message
+    saved = tt.load(tmp_path / "ckpt.npz")
+    assert saved["epoch"] == 1 and np.isfinite(saved["model"]["weight"].numpy()).all()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_skip_leaves_the_bad_batch_out_and_counts_it():
+    model, train, val, optimizer = toy_run()
+    history = fit(model, train, val, optimizer, epochs=2, loss_fn=Poisoned(model, at=7, kind="gradient"),
+                  on_nonfinite="skip")
+    assert history["skipped_batches"] == [0, 1]
+    assert np.isfinite(model.weight.detach().numpy()).all() and np.isfinite(history["train_loss"]).all()
+    with pytest.raises(ValueError, match="on_nonfinite must be 'raise' or 'skip', got 'ignore'"):
+        fit(model, train, val, optimizer, epochs=1, on_nonfinite="ignore")
+
+
+def test_the_guard_reads_the_device_only_with_the_running_loss(monkeypatch):
+    """45 steps: the loss is read at steps 0, 20 and 40 and at the end, and each read is one transfer
+    that carries the finite-checks of the steps since the last one."""
+    reads = []
+    monkeypatch.setattr(training, "read_together", lambda *values: reads.append(len(values)) or read_together(*values))
+    x = np.random.default_rng(0).standard_normal((45, 2)).astype(np.float32)
+    model = nn.Linear(2, 2)
+    loader = DataLoader(TensorDataset(x, (x[:, 0] > 0).astype(np.int64)), batch_size=1)
+    training.train_epoch(model, loader, nn.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+    assert reads == [4, 4, 4, 4]          # loss sum, correct count, and the steps' losses and flags
+
+
+def test_read_together_returns_each_value_in_its_shape():
+    scalar, matrix, flags = read_together(2.5, np.arange(6).reshape(2, 3), np.array([True, False]))
+    assert scalar.shape == () and scalar == 2.5
+    np.testing.assert_array_equal(matrix, np.arange(6).reshape(2, 3))
+    assert flags.tolist() == [1.0, 0.0]
 
 
 def test_example_helpers():
