@@ -497,10 +497,12 @@ def _mask_array(mask, like):
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
     """softmax(q @ k^T * scale + mask) @ v, q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev).
 
-    scale defaults to 1/sqrt(E). A bool attn_mask marks True where a query may attend; a float one is
-    added to the scores; is_causal lets query i attend to keys 0..i. Masked scores are set to the most
-    negative finite value of the dtype (not -inf, whose softmax is NaN when a whole row is masked), and a
-    query that may attend to nothing gets an all-zero output and zero gradient instead of NaN."""
+    scale defaults to 1/sqrt(E). A bool attn_mask marks True where a query may attend (the opposite of
+    nn.MultiHeadAttention's masks, where True means may NOT attend, as in PyTorch); a float one is added
+    to the scores, and its -inf entries count as masked; is_causal lets query i attend to keys 0..i.
+    Masked scores are set to the most negative finite value of the dtype (not -inf, whose softmax is NaN
+    when a whole row is masked), and a query that may attend to nothing gets an all-zero output and zero
+    gradient instead of NaN."""
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(f"scaled_dot_product_attention: q, k, v need at least 2 axes (..., length, dim), "
                          f"got shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -522,6 +524,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
             allowed = raw
         else:
             scores = scores + attn_mask
+            allowed = ~xp.isneginf(raw)           # -inf entries are masked positions, as False ones are
     if allowed is not None:
         scores = where(allowed, scores, float(xp.finfo(scores.dtype).min))
     attention = softmax(scores, -1)
