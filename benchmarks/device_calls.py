@@ -14,6 +14,11 @@ benchmarks/gpu_check.sh times the same steps on real CuPy.
 Models: the MNIST MLP 784-256-256-10, batch 128, Adam (train_mnist.py's step); the small GPT of
 models/gpt2.py, preset gpt-nano (2 layers, 4 heads, 128 wide, context 64), vocabulary 512, batch 8,
 AdamW and gradient clipping at 1.0 (a GPT training step as train_gpt.py runs it).
+
+Counted on 2026-12-02 (the same on any machine): before the cuda branch, the MLP step made 133 device
+calls and 1 host sync, the GPT step 775 calls, 6 syncs and 1 host-to-device copy; after it, 74 and 0,
+385 and 0 and 0. The GPT's calls were halved by Adam's foreach path (one flat vector per parameter
+group) and clip_grad_norm_ on one vector; its syncs were value checks and the clipping norm.
 """
 import argparse
 import statistics

@@ -7,8 +7,9 @@
 #
 # Parts: the stand-in's snapshot of CuPy's names against the installed CuPy; every cuda-marked test on
 # the real GPU (pytest -m cuda, the same tests CI runs on the CuPy stand-in); the GPU benchmarks (ms per
-# training step of the MNIST MLP and the small GPT, the MLP step beside PyTorch when it is there); a few
-# --device cuda steps of each example (train_gpt.py when present; the MNIST ones when MNIST is found in
+# training step of the MNIST MLP and the small GPT; the MLP and GPT steps beside PyTorch when it is
+# there); a few
+# --device cuda steps of each example (the baby GPT, its samples; the MNIST ones when MNIST is found in
 # $TINYTENSOR_DATA or shared/data). Each part's output goes to runs/gpu_check/<part>.log; a table of
 # parts, exit status and seconds ends the run.
 set -uo pipefail
@@ -36,16 +37,17 @@ part cupy-names python -m tinytensor.testing.fake_cupy --check-names
 part pytest-cuda python -m pytest -q -m cuda -p no:cacheprovider
 part device-calls-gpu python benchmarks/device_calls.py --gpu
 part mlp-step-gpu python benchmarks/mlp_step.py --device cuda --batch 1024 --repeats 5
-if [ -f benchmarks/gpt_train_step.py ]; then
-    part gpt-train-step-gpu python benchmarks/gpt_train_step.py --device cuda
-fi
+part gpt-train-step-gpu python benchmarks/gpt_train_step.py --device cuda
 part logistic-regression python examples/logistic_regression.py --device cuda --epochs 5 --out-dir "$LOGS/out"
 part universal-approximation python examples/universal_approximation.py --device cuda --widths 8 --steps 50 \
     --out-dir "$LOGS/out"
-if [ -f examples/train_gpt.py ]; then
-    part train-gpt python examples/train_gpt.py --device cuda --preset gpt-nano --max-iters 20 \
-        --eval-interval 10 --sample-tokens 20 --out-dir "$LOGS/out/gpt"
-fi
+# A few steps of the baby GPT (character-level Shakespeare, 6 x 384, context 256) with MFU in the bar, then
+# text from its checkpoint; the full run (5,000 steps, target val loss <= 1.50) is: examples/train_gpt.py --device cuda
+part train-gpt python examples/train_gpt.py --device cuda --max-iters 60 --eval-interval 30 --sample-tokens 50 \
+    --out-dir "$LOGS/out/gpt"
+part train-gpt-tf32 python examples/train_gpt.py --device cuda --tf32 --max-iters 20 --eval-interval 20 \
+    --sample-tokens 10 --out-dir "$LOGS/out/gpt_tf32"
+part generate python examples/generate.py --device cuda --checkpoint "$LOGS/out/gpt/ckpt.npz" --max-new-tokens 100
 if [ -d "${TINYTENSOR_DATA:-}/mnist" ]; then
     for example in train_mnist train_cnn autoencoder; do
         part "$example" python "examples/$example.py" --device cuda --limit 2048 --epochs 1 \

@@ -16,7 +16,7 @@ import os
 import sys
 import sysconfig
 
-import numpy
+from . import backend
 
 enabled = False
 _in_backward = False   # True while a node's backward runs: its inner ops are checked as that backward
@@ -72,7 +72,7 @@ def _is_float_array(value):
 
 
 def _xp(array):
-    return sys.modules["cupy"] if type(array).__module__.startswith("cupy") else numpy
+    return backend.xp_for(backend.device_of(array))
 
 
 def _bad_values(array):
@@ -108,9 +108,12 @@ def _called_at(node):
     return f"; the op was called at {path}:{line}" + (f": {code}" if code else "")
 
 
+_ENGINE_AND_STDLIB = [os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
+
+
 def _library_folders():
     """Folders whose frames are not the user's: tinytensor (with its nn and models) and the stdlib."""
-    folders = [os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
+    folders = list(_ENGINE_AND_STDLIB)
     for name in ("tinytensor.nn", "tinytensor.models"):
         module = sys.modules.get(name)
         if module is not None:

@@ -65,3 +65,19 @@ def test_batch_norm_with_cumulative_average_does_not_sync():
             bn(x)
     assert counts.total_syncs == 0
     np.testing.assert_allclose(bn.running_mean.numpy(), x.numpy().mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_train_gpt_reads_the_device_once_per_progress_bar_update(tmp_path, monkeypatch):
+    """Two runs of examples/train_gpt.py that differ only by 10 more steps (one more bar update): the
+    evaluations, samples and checkpoints are the same, so the difference is the 10 steps' syncs."""
+    from tests.examples.test_examples import run_example
+    monkeypatch.setenv("TINYTENSOR_CACHE", str(tmp_path / "cache"))
+    tiny = ["--device", "cuda", "--data", "shakespeare", "--tokenizer", "char", "--n-layer", 1, "--n-head", 2,
+            "--n-embd", 16, "--block-size", 8, "--batch-size", 4, "--dropout", 0.1, "--eval-batches", 1,
+            "--eval-interval", 100, "--sample-tokens", 4]
+    syncs = []
+    for steps in (10, 20):
+        with fake_cupy.counting() as counts:
+            run_example("train_gpt", *tiny, "--max-iters", steps, "--out-dir", tmp_path / str(steps))
+        syncs.append(counts.total_syncs)
+    assert syncs[1] - syncs[0] == 1, syncs

@@ -32,6 +32,7 @@ import types
 
 import numpy as np
 
+from .. import backend
 from . import cupy_names
 
 DEVICE_COUNT = 2          # devices the stand-in pretends to have, so cuda:1 can be tested
@@ -722,7 +723,6 @@ cupy, cupyx = _build()
 
 def install():
     """Make tinytensor's cuda devices use the stand-in (for tests on a machine without a GPU)."""
-    from .. import backend
     backend.use_cupy(cupy, cupyx)
 
 
