@@ -104,10 +104,14 @@ def device_of(array):
     return f"cuda:{array.device.id}"
 
 
+_ON_CPU = contextlib.nullcontext()   # one shared do-nothing context: on_device("cpu") stays cheap
+
+
 def on_device(device):
-    """Context manager that makes CuPy allocate on `device` (does nothing for the CPU)."""
+    """Context manager that makes `device` CuPy's current device, where it computes and allocates
+    (does nothing for the CPU)."""
     if device == "cpu":
-        return contextlib.nullcontext()
+        return _ON_CPU
     return _load_cupy().cuda.Device(int(device[5:]))
 
 

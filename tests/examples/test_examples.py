@@ -115,3 +115,13 @@ def test_small_examples_run_on_cuda(tmp_path):
     rows = run_example("universal_approximation", "--device", "cuda", "--widths", "4", "--steps", 30,
                        "--out-dir", tmp_path)
     assert float(rows[0][2]) < 2
+
+
+@pytest.mark.cuda
+def test_translation_and_graph_examples_run_on_cuda(tmp_path):
+    match = run_example("train_translation", "--device", "cuda", "--epochs", 1, "--steps", 3, "--batch-size", 8,
+                        "--test-size", 8, "--d-model", 16, "--heads", 2, "--layers", 1, "--beam", 2,
+                        "--out-dir", tmp_path)
+    assert 0 <= match <= 1
+    dot_path, _ = run_example("draw_graph", "--device", "cuda", "--out-dir", tmp_path, "--format", "svg")
+    assert dot_path.read_text().startswith("digraph")
