@@ -49,6 +49,9 @@ def test_only_names_cupy_has():
     with pytest.raises(AttributeError, match="names CuPy has"):
         cp.seterr
     assert set(dir(np.ndarray)) - set(dir(cp.ndarray)) >= {"resize", "byteswap", "setflags"}
+    assert {n for n in dir(cp.ndarray) if not n.startswith("_")} <= cupy_names.NDARRAY
+    assert {n for n in dir(cp) if not n.startswith("_")} <= cupy_names.MODULE
+    assert {n for n in dir(rng) if not n.startswith("_")} <= cupy_names.GENERATOR
     assert cupy_names.SNAPSHOT.startswith("CuPy 13")
 
 
