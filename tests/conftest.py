@@ -42,8 +42,10 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _seed_and_grad_mode():
-    """Each test starts from the same seed with gradients recorded."""
+    """Each test starts from the same seed with gradients recorded, and no failed GPU value check left
+    pending by an earlier test (see backend.check)."""
     tt.manual_seed(0)
+    tt.backend._failed.clear()
     with tt.enable_grad():
         yield
 
