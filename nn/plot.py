@@ -116,6 +116,20 @@ def plot_image_rows(rows, path, title=""):
     return save(fig, path)
 
 
+def plot_steps(curves, path, title="", ylabel="cross-entropy loss"):
+    """Values against training steps, one line per curve: curves = {label: (steps, values)}.
+    A curve of a few points (an evaluation every few hundred steps) is drawn with markers."""
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for label, (steps, values) in curves.items():
+        ax.plot(steps, values, marker="o" if len(steps) <= 30 else None, markersize=4, label=label)
+    ax.set(xlabel="step", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
 def plot_panels(panels, path, title=""):
     """Curves side by side, one panel per entry of panels = {panel title: {curve label: (x, y)}};
     a panel title ending in "(log)" gets a log y axis."""
