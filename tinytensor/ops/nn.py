@@ -428,7 +428,7 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, xhat, rstd = ctx.saved_tensors
+        grad, x, weight, xhat, rstd = ctx.backward_operands(grad)   # arrays unless create_graph
         axes = ctx.axes
         if ctx.create_graph:   # rebuild the statistics from x so the gradient carries x's graph
             centred = x - x.mean(axes, keepdims=True)
