@@ -76,10 +76,13 @@ def test_losses_and_attention_take_numpy_targets_and_masks():
     assert q.grad.device == "cuda:0"
 
 
-def test_a_cpu_target_tensor_names_both_devices():
+def test_a_cpu_target_or_mask_tensor_names_both_devices_as_pytorch_does():
     logits = tt.zeros(2, 3, device="cuda")
     with pytest.raises(RuntimeError, match="cross_entropy got its input on cuda:0 and its target on cpu"):
         tt.cross_entropy(logits, tt.tensor([0, 1]))
+    q = tt.zeros(1, 2, 4, device="cuda")
+    with pytest.raises(RuntimeError, match="attention got its input on cuda:0 and its attn_mask on cpu"):
+        tt.scaled_dot_product_attention(q, q, q, attn_mask=tt.tensor([[True, False], [False, False]]))
 
 
 @pytest.mark.parametrize("make", [lambda: nn.CrossEntropyLoss(weight=tt.ones(3)),
