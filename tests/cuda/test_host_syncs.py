@@ -67,7 +67,7 @@ def test_batch_norm_with_cumulative_average_does_not_sync():
     np.testing.assert_allclose(bn.running_mean.numpy(), x.numpy().mean(axis=0), rtol=1e-5, atol=1e-6)
 
 
-def test_train_gpt_reads_the_device_once_per_progress_bar_update(tmp_path, monkeypatch):
+def test_train_gpt_reads_the_device_once_per_progress_bar_update(tmp_path, monkeypatch):  # and generate.py
     """Two runs of examples/train_gpt.py that differ only by 10 more steps (one more bar update): the
     evaluations, samples and checkpoints are the same, so the difference is the 10 steps' syncs."""
     from tests.examples.test_examples import run_example
@@ -81,3 +81,6 @@ def test_train_gpt_reads_the_device_once_per_progress_bar_update(tmp_path, monke
             run_example("train_gpt", *tiny, "--max-iters", steps, "--out-dir", tmp_path / str(steps))
         syncs.append(counts.total_syncs)
     assert syncs[1] - syncs[0] == 1, syncs
+    ids, stats = run_example("generate", "--device", "cuda", "--checkpoint", tmp_path / "20" / "ckpt.npz",
+                             "--max-new-tokens", 5, "--temperature", 0)   # and its checkpoint samples on cuda
+    assert len(ids) == 5 and stats.new_tokens == 5

@@ -110,6 +110,13 @@ def test_mnist_examples_run_on_cuda(name, shared_data, tmp_path):
 
 
 @pytest.mark.cuda
+def test_deep_activations_runs_on_cuda(shared_data, tmp_path):
+    rows = run_example("experiments/deep_activations", "--device", "cuda", "--limit", 128, "--steps", 2,
+                       "--depth", 3, "--width", 16, "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
+    assert [row[0] for row in rows] == ["sigmoid", "relu"]
+
+
+@pytest.mark.cuda
 def test_small_examples_run_on_cuda(tmp_path):
     assert run_example("logistic_regression", "--device", "cuda", "--epochs", 5, "--out-dir", tmp_path) > 0.9
     rows = run_example("universal_approximation", "--device", "cuda", "--widths", "4", "--steps", 30,
