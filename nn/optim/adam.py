@@ -75,11 +75,12 @@ class Adam(Optimizer):
         return loss
 
     def _can_step_flat(self, group, params):
-        """foreach applies: asked for (or None on a GPU), one device and dtype, one step count."""
+        """foreach applies: asked for (or None on a GPU), one device and dtype, one step count, and the
+        in-place twins not switched off (tt.ops.fast.disabled() runs the plain formula)."""
         foreach = group["foreach"]
         if foreach is None:
             foreach = bool(params) and params[0].device != "cpu"
-        if not foreach or not params:
+        if not foreach or not params or not fast.enabled():
             return False
         first = params[0]
         steps = {self.state[p]["step"] if p in self.state else 0 for p in params}

@@ -194,6 +194,12 @@ def test_adam_foreach_gives_the_per_parameter_numbers(optimizer_class, settings,
         assert (states[0].base is not None and states[0].base is states[1].base) == foreach   # one vector
     for per_parameter, flat in zip(*results):
         np.testing.assert_allclose(flat, per_parameter, rtol=1e-13)
+    p = nn.Parameter(tt.ones(2))
+    p.grad = tt.ones(2)
+    optimizer = optimizer_class([p], foreach=True, **settings)
+    with tt.ops.fast.disabled():                 # the plain per-parameter formula, as for every step
+        optimizer.step()
+    assert optimizer.state[p]["exp_avg"].base is None
 
 
 def test_load_state_dict_checks_groups_and_copies():
