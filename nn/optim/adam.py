@@ -42,36 +42,39 @@ class Adam(Optimizer):
                 continue
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
-            for p in self._with_grads(group):
-                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(param),
-                                             "exp_avg_sq": xp.zeros_like(param)}
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = xp.zeros_like(param)
-                state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                if weight_decay and self.decoupled_weight_decay:
-                    param *= 1 - lr * weight_decay
-                elif weight_decay:
-                    g = g + weight_decay * param
-                # Bias correction: step size lr / (1 - beta1^t), denominator sqrt(v / (1 - beta2^t)) + eps.
-                step_size, v_scale = lr / (1 - beta1 ** t), 1 / math.sqrt(1 - beta2 ** t)
-                max_v = state.get("max_exp_avg_sq")
-                if not fast.enabled():
-                    m *= beta1
-                    m += (1 - beta1) * g
-                    v *= beta2
-                    v += (1 - beta2) * g * g
-                    if max_v is not None:
-                        max_v[...] = xp.maximum(max_v, v)
-                        v = max_v
-                    param -= step_size * m / (xp.sqrt(v) * v_scale + eps)
-                else:
-                    adam_update_in_place(xp, param, g, m, v, max_v, beta1, beta2, step_size, v_scale, eps,
-                                         self._scratch_like(param))
-                p.mark_modified()
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                with backend.on_device(p.device):     # a cuda:1 parameter is updated on cuda:1
+                    xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(param),
+                                                 "exp_avg_sq": xp.zeros_like(param)}
+                        if amsgrad:
+                            state["max_exp_avg_sq"] = xp.zeros_like(param)
+                    state["step"] += 1
+                    t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                    if weight_decay and self.decoupled_weight_decay:
+                        param *= 1 - lr * weight_decay
+                    elif weight_decay:
+                        g = g + weight_decay * param
+                    # Bias correction: step size lr / (1 - beta1^t), denominator sqrt(v / (1 - beta2^t)) + eps.
+                    step_size, v_scale = lr / (1 - beta1 ** t), 1 / math.sqrt(1 - beta2 ** t)
+                    max_v = state.get("max_exp_avg_sq")
+                    if not fast.enabled():
+                        m *= beta1
+                        m += (1 - beta1) * g
+                        v *= beta2
+                        v += (1 - beta2) * g * g
+                        if max_v is not None:
+                            max_v[...] = xp.maximum(max_v, v)
+                            v = max_v
+                        param -= step_size * m / (xp.sqrt(v) * v_scale + eps)
+                    else:
+                        adam_update_in_place(xp, param, g, m, v, max_v, beta1, beta2, step_size, v_scale, eps,
+                                             self._scratch_like(param))
+                    p.mark_modified()
         return loss
 
     def _can_step_flat(self, group, params):
@@ -115,7 +118,8 @@ class Adam(Optimizer):
         names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
         ids = [id(p) for p in params]
         cached = self._flat.get(index)
-        if cached and cached[0] == ids and all(self.state[p][name] is view for p, views in zip(params, cached[1])
+        if cached and cached[0] == ids and all(self.state[p][name] is view
+                                               for p, views in zip(params, cached[1])
                                                for name, view in zip(names, views)):
             return cached[2]
         xp = params[0].xp

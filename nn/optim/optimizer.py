@@ -52,15 +52,6 @@ class Optimizer:
     def step(self, closure=None):
         raise NotImplementedError
 
-    @staticmethod
-    def _with_grads(group):
-        """The parameters of a group that have a gradient, each while its own device is CuPy's current
-        one (so the update of a cuda:1 parameter runs on cuda:1)."""
-        for p in group["params"]:
-            if p.grad is not None:
-                with backend.on_device(p.device):
-                    yield p
-
     def _evaluate(self, closure):
         """The loss from `closure` (which recomputes it and calls backward), or None."""
         if closure is None:
