@@ -479,8 +479,7 @@ class _Ufunc:
         return _call(self._ufunc, args, kwargs, sequences_ok=False)
 
     def _call_with_table(self, x, out=None):
-        (array,) = [_to_numpy(x, sequences_ok=False)]
-        array = np.asarray(array)
+        array = np.asarray(_to_numpy(x, sequences_ok=False))
         kind = next((k for k in self._types if np.can_cast(array.dtype, k)), None)
         if kind is None:
             raise TypeError(f"Wrong type ({array.dtype}) of arguments for {self.__name__}")
@@ -492,14 +491,19 @@ class _Ufunc:
         return _wrap(result)
 
     def at(self, a, indices, b=None):
-        values = b if isinstance(b, ndarray) else np.asarray(b)
+        """CuPy casts the values to a's dtype (copying host values over), then its atomics decide."""
         allowed = _AT_DTYPES.get(self.__name__)
         if allowed is None:
             raise NotImplementedError(f"cupy.{self.__name__}.at is not supported")
-        if values.dtype.name not in allowed:
+        if a.dtype.name not in allowed:
             raise TypeError(f"cupy.{self.__name__}.at only supports {', '.join(sorted(allowed))} as data "
-                            f"type, got {values.dtype}")
-        self._ufunc.at(_to_numpy(a), _index_to_numpy(indices, a.shape), _to_numpy(b, sequences_ok=False))
+                            f"type, got {a.dtype}")
+        if isinstance(b, ndarray):
+            values = _to_numpy(b)
+        else:
+            counters.host_to_device += 1
+            values = np.asarray(b, dtype=a.dtype)
+        self._ufunc.at(_to_numpy(a), _index_to_numpy(indices, a.shape), values)
         counters.device_calls += 1
 
     def reduce(self, *args, **kwargs):
