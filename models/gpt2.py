@@ -30,6 +30,7 @@ import numpy as np
 import tinytensor as tt
 from tinytensor import backend, nn
 from tinytensor.download import cache_dir, download
+from tinytensor.ops import fast
 from tinytensor.ops.nn import causal_attention_probs, gelu_tanh_array
 
 # ----------------------------------------------------------------------------------- configuration
@@ -166,7 +167,7 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.append(k, v)                          # (B, H, S, D): S - T cached positions first
         S = k.shape[2]
         dropout_p = self.dropout if self.training else 0.0
-        if self.fused and dropout_p == 0:                      # the T queries are the last T of S positions
+        if self.fused and fast.enabled() and dropout_p == 0:   # the T queries are the last T of S positions
             y = tt.causal_attention_fused(q, k, v)
         elif S == T:
             y = tt.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
@@ -190,7 +191,7 @@ class MLP(nn.Module):
 
     def forward(self, x):
         h = self.c_fc(x)
-        h = tt.gelu_tanh_fused(h) if self.fused else tt.gelu(h, approximate="tanh")
+        h = tt.gelu_tanh_fused(h) if self.fused and fast.enabled() else tt.gelu(h, approximate="tanh")
         return self.dropout(self.c_proj(h))
 
 
@@ -236,7 +237,8 @@ class GPT(nn.Module):
 
     fused=True (the default) runs attention and GELU as the fused kernels of tinytensor/ops/nn.py, and
     the KV-cache steps of generate() as _decode_block (below): the same numbers, faster, but without second
-    derivatives; GPT(config, fused=False) uses the plain ops everywhere."""
+    derivatives; GPT(config, fused=False), or any model inside `with tt.ops.fast.disabled():`, uses the
+    plain ops everywhere."""
 
     def __init__(self, config, fused=True):
         super().__init__()
@@ -398,7 +400,8 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         caches, window_start = None, 0      # the caches hold tokens[:, window_start:] but the newest
-        arrays = [BlockArrays(block) for block in self.transformer.h] if self.fused and use_cache else None
+        fused = self.fused and fast.enabled() and use_cache
+        arrays = [BlockArrays(block) for block in self.transformer.h] if fused else None
         start = first = now = time.perf_counter()
         made = 0
         try:

@@ -136,6 +136,16 @@ def test_fused_model_equals_plain_model():
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+def test_fast_disabled_runs_the_plain_ops():
+    model = tiny_gpt()
+    x, weight = ids((1, 4)), model.transformer.h[0].attn.c_attn.weight
+    with pytest.raises(RuntimeError, match="not differentiable"):       # the fused kernels: first order only
+        tt.grad(model(x)[0].sum(), weight, create_graph=True)
+    with tt.ops.fast.disabled():
+        (grad,) = tt.grad(model(x)[0].sum(), weight, create_graph=True)
+    assert grad.requires_grad                                           # a graph for second derivatives
+
+
 def test_configure_optimizer_decays_only_matrices():
     model = GPT(tiny_config())
     opt = model.configure_optimizer(weight_decay=0.1, lr=1e-3, betas=(0.9, 0.95))
