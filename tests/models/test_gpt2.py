@@ -18,14 +18,15 @@ def tiny_config(**changes):
 
 
 def tiny_gpt(dtype=tt.float64, device="cpu", **changes):
+    """The same weights on every device (drawn on the CPU, then moved)."""
     tt.manual_seed(0)
-    model = GPT(tiny_config(**changes)).to(dtype).to(device)
+    model = GPT(tiny_config(**changes)).to(dtype)
     # Larger weights than GPT-2's 0.02 so that every token's logits differ clearly (no near ties).
     with tt.no_grad():
         for p in model.parameters():
             if p.ndim == 2:
-                p[...] = tt.randn(*p.shape, dtype=dtype, device=device) * 0.3
-    return model
+                p[...] = tt.randn(*p.shape, dtype=dtype) * 0.3
+    return model.to(device)
 
 
 def ids(shape, vocab=23, seed=1):
