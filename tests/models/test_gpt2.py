@@ -195,21 +195,21 @@ def test_fused_decoding_step_equals_plain_blocks():
     plain = GPT(tiny_config(), fused=False).to(tt.float64).eval()
     plain.load_state_dict(fused.state_dict())
     fused.eval()
-    x = ids((2, 8))
+    x = ids((2, 8)).numpy()
     results = []
     with tt.no_grad():
         for arrays in ([BlockArrays(block) for block in fused.transformer.h], None):
             caches = [KVCache(2, fused.config, "cpu", tt.float64) for _ in fused.transformer.h]
             model = fused if arrays else plain
-            pieces = [model._hidden(x[:, :3], caches, arrays), model._hidden(x[:, 3:4], caches, arrays),
-                      model._hidden(x[:, 4:], caches, arrays)]
-            results.append(np.concatenate([p.numpy() for p in pieces], axis=1))
-            results.append(caches[1].keys.numpy())
-    np.testing.assert_allclose(results[0], results[2], rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(results[1], results[3], rtol=1e-10, atol=1e-12)
+            results.append([model._last_logits(x[:, :3], caches, arrays), model._last_logits(x[:, 3:4], caches, arrays),
+                            model._last_logits(x[:, 4:], caches, arrays), caches[1].keys.numpy()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     prompt = ids((2, 3))
     np.testing.assert_array_equal(fused.generate(prompt, 12, seed=1).numpy(),
                                   plain.generate(prompt, 12, seed=1).numpy())
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        fused.generate(tt.tensor([[1, 23]]), 2)
 
 
 @pytest.mark.parametrize("sampling", [dict(temperature=0), dict(temperature=1.0, seed=3),
