@@ -224,10 +224,13 @@ def test_cache_equals_no_cache_also_past_block_size(sampling):
     np.testing.assert_array_equal(cached[:, :5], prompt.numpy())
 
 
-def test_greedy_past_block_size_is_forward_on_the_last_block():
+@pytest.mark.parametrize("prompt_length", [6, 11])      # block_size 8: crossed while generating, or at once
+def test_greedy_past_block_size_is_forward_on_the_last_block(prompt_length):
     model = tiny_gpt()
-    out = model.generate(ids((2, 6)), 10, temperature=0).numpy()
-    for t in range(6, 16):
+    out = model.generate(ids((2, prompt_length)), 10, temperature=0).numpy()
+    np.testing.assert_array_equal(out, model.generate(ids((2, prompt_length)), 10, temperature=0,
+                                                      use_cache=False).numpy())
+    for t in range(prompt_length, prompt_length + 10):
         context = out[:, max(0, t - 8):t]                  # at most the last block_size tokens, positions from 0
         logits = model(tt.tensor(context))[0].detach().numpy()[:, -1]
         np.testing.assert_array_equal(out[:, t], logits.argmax(axis=1))
