@@ -97,9 +97,11 @@ def test_forward_shapes_loss_and_bad_input():
 
 
 def test_no_bias_config_has_no_biases():
-    model = GPT(tiny_config(bias=False))
+    model = tiny_gpt(bias=False)
     assert not [name for name, _ in model.named_parameters() if name.endswith(".bias")]
     assert model(ids((1, 4)))[0].shape == (1, 4, 23)
+    np.testing.assert_array_equal(model.generate(ids((2, 3)), 9, temperature=0).numpy(),
+                                  model.generate(ids((2, 3)), 9, temperature=0, use_cache=False).numpy())
 
 
 def test_causality_logits_do_not_see_later_tokens():
