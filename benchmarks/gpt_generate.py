@@ -2,11 +2,11 @@
 
 tinytensor's GPT.generate (models/gpt2.py) is timed beside a decoder written by hand in raw NumPy with its
 own KV cache (below), all on the same random weights (they cost the same time as OpenAI's and need no
-download), in one process. "raw NumPy" keeps the weights (in, out), as the checkpoint stores them;
-"NumPy (out,in)" reads tinytensor's own (out, in) arrays, the layout PyTorch keeps too. The sides alternate
-within each repeat, in turn first and last; the table gives the median CPU time of a whole call (prompt +
-32 tokens) and each side's ratio to tinytensor, then tinytensor's own TTFT / TPOT / tokens/s. All sides
-must produce the same tokens; the script checks it.
+download), in one process. "raw NumPy" keeps the weights (in, out), as the checkpoint stores them; "NumPy
+(out,in)" reads tinytensor's own (out, in) arrays, the layout PyTorch keeps too. The sides alternate within
+each repeat, in turn first and last; the table gives the median CPU time of a whole call (prompt + 32
+tokens) and each side's ratio to tinytensor (median of the per-repeat ratios), then tinytensor's own TTFT /
+TPOT / tokens/s. All sides must produce the same tokens; the script checks it.
 
     python benchmarks/gpt_generate.py            # 1 BLAS thread
 """
