@@ -2,34 +2,29 @@
 
 tinytensor's GPT.generate (models/gpt2.py) is timed beside a decoder written by hand in raw NumPy with its
 own KV cache (below), both on the same random weights (random weights cost the same time as OpenAI's and
-need no download), in one process. The sides alternate within each repeat; the table gives medians of the
-whole call (prompt + 32 tokens), the time to the first token and per later token, and each side's ratio to
-tinytensor. Both must produce the same tokens; the script checks it.
+need no download), in one process. The sides alternate within each repeat, in turn first and last; the
+table gives the median CPU time of a whole call (prompt + 32 tokens) and each side's ratio to tinytensor,
+then tinytensor's own TTFT / TPOT / tokens/s. Both sides must produce the same tokens; the script checks it.
 
     python benchmarks/gpt_generate.py            # 1 BLAS thread
 """
 import argparse
 import math
-import os
-import statistics
-import time
+
+import side_by_side
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for every side")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per side")
+    side_by_side.add_arguments(parser, repeats=5)
     parser.add_argument("--prompt", type=int, default=16, help="prompt length")
     parser.add_argument("--new", type=int, default=32, help="new tokens")
-    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                        help="cpu: this process's CPU time (steadier on a shared machine); wall: elapsed time")
     parser.add_argument("--profile", action="store_true", help="profile tinytensor's generate instead")
     return parser.parse_args()
 
 
 args = parse_args()
-for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[name] = str(args.threads)   # must happen before NumPy is imported
+side_by_side.set_blas_threads(args.threads)   # before NumPy is imported
 
 import numpy as np  # noqa: E402
 
@@ -93,14 +88,6 @@ class NumpyDecoder:
         return tokens
 
 
-def timed(call):
-    """(result, seconds) of call() on the chosen clock."""
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    start = clock()
-    result = call()
-    return result, clock() - start
-
-
 def main():
     tt.manual_seed(0)
     model = GPT(CONFIG).eval()
@@ -118,23 +105,22 @@ def main():
     tokens = {name: call() for name, call in sides.items()}       # warm-up, and the tokens to compare
     if tokens["tinytensor"] != tokens["raw NumPy"]:
         raise SystemExit(f"the sides disagree: {tokens}")
-    times = {name: [] for name in sides}
-    first_token = []
-    for _ in range(args.repeats):
-        for name, call in sides.items():
-            times[name].append(timed(call)[1])
-            if name == "tinytensor":
-                first_token.append(model.last_generation_stats)
-    reference = statistics.median(times["tinytensor"])
+    stats = []
+
+    def measure(call):
+        start = side_by_side.clock(args.clock)()
+        call()
+        if call is sides["tinytensor"]:
+            stats.append(model.last_generation_stats)
+        return side_by_side.clock(args.clock)() - start
+
+    times = side_by_side.alternate(sides, args.repeats, measure)
     print(f"\nGPT-2 124M shapes (random weights), batch 1, greedy, {args.prompt}-token prompt, {args.new} new "
           f"tokens, float32, KV cache; {args.threads} BLAS thread(s); median of {args.repeats} calls, "
           f"{args.clock} time; same tokens on both sides: yes\n")
-    print(f"{'side':<14}{'s/call':>9}{'vs tinytensor':>16}")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:<14}{median:>9.3f}{median / reference:>15.2f}x")
-    stats = sorted(first_token, key=lambda s: s.total_s)[len(first_token) // 2]
-    print(f"\ntinytensor's own stats (median call, elapsed time): {stats}")
+    side_by_side.print_table(times, "s/call")
+    typical = sorted(stats, key=lambda s: s.total_s)[len(stats) // 2]
+    print(f"\ntinytensor's own stats (median call, elapsed time): {typical}")
 
 
 if __name__ == "__main__":

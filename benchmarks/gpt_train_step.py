@@ -3,7 +3,7 @@
 The model: 2 layers, 4 heads, 128 wide, context 64, vocabulary 256, batch 16 (preset "gpt-nano"), float32.
 tinytensor's models/gpt2.py GPT is timed (with its fused attention and GELU, and with the plain ops) beside the same step written by hand in raw NumPy (below, forward
 and backward derived on paper) and beside PyTorch eager when it is installed, all in one process, starting
-from the same weights. The sides alternate within each repeat so machine noise hits them alike; the table
+from the same weights. The sides alternate within each repeat (in turn first and last) so machine noise hits them alike; the table
 gives medians in ms/step (CPU time of the process by default: on a shared machine it moves less than
 elapsed time, as long as every side runs one thread), each side's ratio to tinytensor, and each side's loss after the timed steps (the
 three run the same arithmetic, so they must agree closely).
@@ -14,18 +14,14 @@ three run the same arithmetic, so they must agree closely).
 """
 import argparse
 import math
-import os
-import statistics
-import time
+
+import side_by_side
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for every side")
+    side_by_side.add_arguments(parser, repeats=7)
     parser.add_argument("--steps", type=int, default=10, help="steps per timed block")
-    parser.add_argument("--repeats", type=int, default=7, help="timed blocks per side")
-    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                        help="cpu: this process's CPU time (steadier on a shared machine); wall: elapsed time")
     parser.add_argument("--device", default="cpu",
                         help="cpu or cuda, for tinytensor and PyTorch (NumPy stays on the CPU; cuda times wall)")
     parser.add_argument("--profile", action="store_true", help="profile the tinytensor step instead")
@@ -33,8 +29,7 @@ def parse_args():
 
 
 args = parse_args()
-for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[name] = str(args.threads)   # must happen before NumPy is imported
+side_by_side.set_blas_threads(args.threads)   # before NumPy is imported
 
 import numpy as np  # noqa: E402
 
@@ -214,7 +209,7 @@ def torch_side(model, x, y):
 def time_block(side):
     """(ms per step over one block, the last loss), waiting for the GPU (if any) before reading the clock."""
     step, synchronize = side
-    clock = time.process_time if args.clock == "cpu" and args.device == "cpu" else time.perf_counter
+    clock = side_by_side.clock(args.clock if args.device == "cpu" else "wall")
     synchronize()
     start = clock()
     for _ in range(args.steps):
@@ -243,22 +238,18 @@ def main():
         return
     for side in sides.values():    # warm up caches and allocators
         time_block(side)
-    times = {name: [] for name in sides}
     losses = {}
-    for _ in range(args.repeats):
-        for name, side in sides.items():
-            ms, losses[name] = time_block(side)
-            times[name].append(ms)
-    reference = statistics.median(times["tinytensor"])
+
+    def measure(side):
+        ms, losses[side] = time_block(side)
+        return ms
+
+    times = side_by_side.alternate(sides, args.repeats, measure)
     print(f"\nGPT {CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, context "
           f"{CONFIG.block_size}, vocab {CONFIG.vocab_size}, batch {BATCH}, float32, SGD; {args.threads} BLAS "
           f"thread(s), device {args.device}; median of {args.repeats} blocks of {args.steps} steps, "
           f"{args.clock if args.device == 'cpu' else 'wall'} time\n")
-    print(f"{'side':<16}{'ms/step':>10}{'vs tinytensor':>16}{'loss after':>12}")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:<16}{median:>10.2f}{median / reference:>15.2f}x{losses[name]:>12.4f}")
-
+    side_by_side.print_table(times, "ms/step", ("loss after", {name: losses[side] for name, side in sides.items()}))
 
 if __name__ == "__main__":
     main()

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 import tinytensor as tt
-from tinytensor import nn
+from tinytensor import backend, nn
 from tinytensor.download import cache_dir, download
+from tinytensor.ops.nn import causal_attention_probs, gelu_tanh_array
 
 # ----------------------------------------------------------------------------------- configuration
 
@@ -233,12 +234,13 @@ class GPT(nn.Module):
     and the two projections that end a residual branch (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2 n_layer))
     so the residual stream's variance does not grow with depth.
 
-    fused=True (the default) runs attention and GELU as the fused kernels of tinytensor/ops/nn.py: the
-    same numbers, faster, but without second derivatives; GPT(config, fused=False) uses the plain ops."""
+    fused=True (the default) runs attention and GELU as the fused kernels of tinytensor/ops/nn.py, and
+    the KV-cache steps of generate() as _decode_block (below): the same numbers, faster, but without second
+    derivatives; GPT(config, fused=False) uses the plain ops everywhere."""
 
     def __init__(self, config, fused=True):
         super().__init__()
-        self.config = config
+        self.config, self.fused = config, fused
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
@@ -277,9 +279,10 @@ class GPT(nn.Module):
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
         return idx
 
-    def _hidden(self, idx, caches=None):
+    def _hidden(self, idx, caches=None, arrays=None):
         """The final hidden states (B, T, C), after ln_f. With caches (one KVCache per block), idx are
-        the tokens after those the caches hold, and their positions continue from there."""
+        the tokens after those the caches hold, and their positions continue from there. With arrays
+        (one BlockArrays per block, under no_grad), the blocks run as the fused _decode_block."""
         B, T = idx.shape
         start = caches[0].length if caches else 0
         if start + T > self.config.block_size:
@@ -287,8 +290,14 @@ class GPT(nn.Module):
                              f"{self.config.block_size}; give at most the last {self.config.block_size}")
         positions = tt.arange(start, start + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
-        for i, block in enumerate(self.transformer.h):
-            x = block(x, caches[i] if caches else None)
+        if caches and arrays is not None and not tt.is_grad_enabled():
+            x = x.data                      # generation: the fused decoding step, on arrays
+            for block_arrays, cache in zip(arrays, caches):
+                x = _decode_block(block_arrays, x, cache)
+            x = tt.tensor(x, device=idx.device)
+        else:
+            for i, block in enumerate(self.transformer.h):
+                x = block(x, caches[i] if caches else None)
         return self.transformer.ln_f(x)
 
     def forward(self, idx, targets=None):
@@ -389,6 +398,7 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         caches, window_start = None, 0      # the caches hold tokens[:, window_start:] but the newest
+        arrays = [BlockArrays(block) for block in self.transformer.h] if self.fused and use_cache else None
         start = first = now = time.perf_counter()
         made = 0
         try:
@@ -400,11 +410,14 @@ class GPT(nn.Module):
                     elif caches is None or length - window_start > block:
                         # (Re)start: the context slid past block_size, so every position changes.
                         window_start = max(0, length - block)
-                        caches = [KVCache(batch, self.config, idx.device, self.transformer.wte.weight.dtype)
-                                  for _ in self.transformer.h]
-                        logits = self._last_logits(tokens[:, window_start:], caches)
+                        if caches is None:
+                            caches = [KVCache(batch, self.config, idx.device, self.transformer.wte.weight.dtype)
+                                      for _ in self.transformer.h]
+                        for cache in caches:
+                            cache.length = 0        # refilled from position 0 (the arrays are reused)
+                        logits = self._last_logits(tokens[:, window_start:], caches, arrays)
                     else:
-                        logits = self._last_logits(tokens[:, -1:], caches)
+                        logits = self._last_logits(tokens[:, -1:], caches, arrays)
                     token = _choose(logits, temperature, top_k, top_p, rng)
                     if eos_token is not None:
                         token[finished] = eos_token
@@ -425,11 +438,11 @@ class GPT(nn.Module):
                 tpot_s=(now - first) / (made - 1) if made > 1 else 0.0, total_s=total,
                 tokens_per_s=batch * made / total if total > 0 else 0.0)
 
-    def _last_logits(self, context, caches):
+    def _last_logits(self, context, caches, arrays=None):
         """Logits of the next token after `context` (B, T) host ids: (B, vocab) float64 on the host.
         Only the last position goes through the head, the biggest matrix of the model."""
         ids = tt.tensor(context, dtype=tt.int64, device=self.transformer.wte.weight.device)
-        hidden = self._hidden(ids, caches)
+        hidden = self._hidden(ids, caches, arrays)
         logits = self.lm_head(hidden[:, -1])
         return logits.numpy().astype(np.float64)
 
@@ -465,6 +478,74 @@ def _from_hf_names(tensors, model):
         raise ValueError(f"GPT.from_pretrained: the checkpoint does not fit {model.config}: " + "; ".join(problems))
     state["lm_head.weight"] = state["transformer.wte.weight"]
     return state
+
+
+# ----------------------------------------------------------------------------------- fused decoding
+#
+# A decoding step feeds one token through every block: about twenty ops per block, each on a vector of
+# n_embd numbers, so creating their Tensors costs more than their arithmetic. Under no_grad, with
+# fused=True, generate() runs each block as _decode_block instead: Block.forward's arithmetic on
+# arrays, in place where nothing else holds the values (tests/models/test_gpt2.py checks it against
+# the plain model). The weights are read out of the modules once per generate() call.
+
+class BlockArrays:
+    """One Block's weights as arrays, for _decode_block: (weight, bias, eps) of each LayerNorm and
+    (weight transposed to (in, out), bias) of each Linear."""
+
+    def __init__(self, block):
+        self.xp = backend.xp_for(block.ln_1.weight.device)
+        self.n_head = block.attn.n_head
+        self.ln_1, self.ln_2 = (_norm_arrays(norm) for norm in (block.ln_1, block.ln_2))
+        self.c_attn, self.attn_proj, self.c_fc, self.mlp_proj = (
+            _linear_arrays(linear) for linear in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc,
+                                                  block.mlp.c_proj))
+
+
+def _norm_arrays(norm):
+    return norm.weight.data, None if norm.bias is None else norm.bias.data, norm.eps
+
+
+def _linear_arrays(linear):
+    return linear.weight.data.T, None if linear.bias is None else linear.bias.data
+
+
+def _decode_block(w, x, cache):
+    """Block.forward(x, cache) on arrays, with no graph: x (B, T, C) after the cache's positions;
+    w: the block's BlockArrays."""
+    B, T, C = x.shape
+    H, D = w.n_head, C // w.n_head
+    qkv = _linear_array(_layer_norm_array(x, w.ln_1), w.c_attn)
+    q, k, v = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)           # each (B, H, T, D)
+    start, end = cache.length, cache.length + T
+    keys, values = cache.keys.data, cache.values.data                       # (B, H, block_size, D)
+    keys[:, :, start:end], values[:, :, start:end] = k, v
+    cache.length = end
+    probs = causal_attention_probs(w.xp, q, keys[:, :, :end], 1 / math.sqrt(D))
+    y = (probs @ values[:, :, :end]).transpose(0, 2, 1, 3).reshape(B, T, C)
+    x = x + _linear_array(y, w.attn_proj)
+    h, _ = gelu_tanh_array(w.xp, _linear_array(_layer_norm_array(x, w.ln_2), w.c_fc))
+    x += _linear_array(h, w.mlp_proj)
+    return x
+
+
+def _layer_norm_array(x, norm):
+    """LayerNorm over the last axis on an array: (x - mean) / sqrt(var + eps) * weight + bias."""
+    weight, bias, eps = norm
+    y = x - x.sum(axis=-1, keepdims=True) * (1 / x.shape[-1])
+    y /= ((y * y).sum(axis=-1, keepdims=True) * (1 / x.shape[-1]) + eps) ** 0.5
+    y *= weight
+    if bias is not None:
+        y += bias
+    return y
+
+
+def _linear_array(x, linear):
+    """x @ weight.T + bias on an array (..., in) -> (..., out): one 2-D BLAS product, bias in place."""
+    weight_t, bias = linear
+    y = x.reshape(-1, x.shape[-1]) @ weight_t
+    if bias is not None:
+        y += bias
+    return y.reshape(x.shape[:-1] + (y.shape[-1],))
 
 
 def _check_sampling(max_new_tokens, temperature, top_k, top_p, eos_token, vocab_size):

@@ -81,3 +81,14 @@ def test_deep_activations_sigmoid_gradients_vanish(shared_data, tmp_path):
     ratios = {row[0]: float(row[3]) for row in rows}          # |grad| of the first layer / the last
     assert ratios["sigmoid"] < 0.01 < ratios["relu"]
     assert (tmp_path / "deep_activations.png").stat().st_size > 10_000
+
+
+def test_train_translation_runs_end_to_end(tmp_path, capsys):
+    match = run_example("train_translation", "--epochs", 1, "--steps", 6, "--batch-size", 16, "--test-size", 24,
+                        "--d-model", 16, "--heads", 2, "--layers", 1, "--beam", 2, "--out-dir", tmp_path)
+    assert 0 <= match <= 1
+    assert (tmp_path / "translation_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "translation_attention.png").stat().st_size > 10_000
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"exact match: {100 * match:.1f}%"
+    assert any("greedy" in line and "beam 2" in line for line in out)

@@ -9,7 +9,8 @@ from safetensors.numpy import save_file
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.download import DownloadError
-from tinytensor.models.gpt2 import GPT, PRESETS, CausalSelfAttention, GPTConfig, KVCache, _choose
+from tinytensor.models.gpt2 import (GPT, PRESETS, BlockArrays, CausalSelfAttention, GPTConfig, KVCache,
+                                    _choose)
 
 
 def tiny_config(**changes):
@@ -176,6 +177,28 @@ def test_cached_forward_equals_full_forward():
     np.testing.assert_allclose(np.concatenate([p.detach().numpy() for p in pieces], axis=1), full, atol=1e-12)
     with pytest.raises(ValueError, match="longer than block_size"):
         model._hidden(x[:, :1], caches)
+
+
+def test_fused_decoding_step_equals_plain_blocks():
+    fused = tiny_gpt()
+    plain = GPT(tiny_config(), fused=False).to(tt.float64).eval()
+    plain.load_state_dict(fused.state_dict())
+    fused.eval()
+    x = ids((2, 8))
+    results = []
+    with tt.no_grad():
+        for arrays in ([BlockArrays(block) for block in fused.transformer.h], None):
+            caches = [KVCache(2, fused.config, "cpu", tt.float64) for _ in fused.transformer.h]
+            model = fused if arrays else plain
+            pieces = [model._hidden(x[:, :3], caches, arrays), model._hidden(x[:, 3:4], caches, arrays),
+                      model._hidden(x[:, 4:], caches, arrays)]
+            results.append(np.concatenate([p.numpy() for p in pieces], axis=1))
+            results.append(caches[1].keys.numpy())
+    np.testing.assert_allclose(results[0], results[2], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[1], results[3], rtol=1e-10, atol=1e-12)
+    prompt = ids((2, 3))
+    np.testing.assert_array_equal(fused.generate(prompt, 12, seed=1).numpy(),
+                                  plain.generate(prompt, 12, seed=1).numpy())
 
 
 @pytest.mark.parametrize("sampling", [dict(temperature=0), dict(temperature=1.0, seed=3),
