@@ -6,7 +6,6 @@ encoder 784 -> 256 -> bottleneck (ReLU), decoder bottleneck -> 256 -> 784 (sigmo
 trained to minimise the mean squared error between input and output. No labels are used.
 Writes <out-dir>/autoencoder.png: test images (top row) and their reconstructions (bottom row).
 """
-import argparse
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,11 +15,11 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_image_rows
-from tinytensor.nn.training import add_common_args, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--bottleneck", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)

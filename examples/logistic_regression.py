@@ -5,7 +5,6 @@
 Two Gaussian clouds of 2-D points, one per class. The learned boundary is the line w . x + b = 0,
 where p = 0.5. Writes <out-dir>/logistic_regression.png: the points over the map of p.
 """
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,11 @@ import tinytensor as tt
 from tinytensor import nn
 from tinytensor.nn.data import DataLoader, TensorDataset
 from tinytensor.nn.plot import plot_decision_boundary
-from tinytensor.nn.training import add_common_args, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--samples", type=int, default=400, help="points per class")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--lr", type=float, default=0.1)

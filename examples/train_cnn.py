@@ -15,11 +15,12 @@ from tinytensor.models.lenet import LeNet
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import DATASETS
 from tinytensor.nn.plot import plot_curves
-from tinytensor.nn.training import add_training_args, evaluate, fit, format_table, make_optimizer
+from tinytensor.nn.training import (add_training_args, evaluate, example_parser, fit, format_table,
+                                    make_optimizer)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_false")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,

@@ -34,8 +34,8 @@ from tinytensor.models.lm_data import (CORPORA, RandomBatches, TokenWindows, enc
                                        load_corpus, make_tokenizer, perplexity, split_ids, tokenizer_from_state,
                                        tokenizer_to_state)
 from tinytensor.nn.plot import plot_steps
-from tinytensor.nn.training import (NonFiniteError, NonFiniteGuard, RunningMetrics, format_table, load_checkpoint,
-                                   save_checkpoint)
+from tinytensor.nn.training import (NonFiniteError, NonFiniteGuard, RunningMetrics, device_arg, example_parser,
+                                   format_table, load_checkpoint, save_checkpoint)
 
 # Defaults per device; anything given on the command line wins. The GPU setting is the well-known
 # character-level "baby GPT" on tiny Shakespeare.
@@ -56,13 +56,10 @@ PEAK_TFLOPS = {"H100": (67.0, 495.0), "H200": (67.0, 495.0), "A100": (19.5, 156.
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Unset options take the cpu or cuda defaults:\n" + "\n".join(
-                                         f"  {device}: " + ", ".join(f"{k}={v}" for k, v in values.items())
-                                         for device, values in DEFAULTS.items()))
+    parser = example_parser(__doc__, epilog="Unset options take the cpu or cuda defaults:\n" + "\n".join(
+        f"  {device}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for device, values in DEFAULTS.items()))
     add = parser.add_argument
-    add("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    add("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
     add("--data", help=f"{', '.join(CORPORA)} or the path of a UTF-8 text file")
     add("--tokenizer", help="bpe (trained on the text, cached), char, gpt2, or a tokenizer folder / GPT-2 files")
     add("--vocab-size", type=int, help="BPE vocabulary size")

@@ -8,7 +8,6 @@
 Writes <out-dir>/mnist_mlp.png (mnist_mlp_optimizers.png when comparing optimizers): loss and accuracy per
 epoch, train (solid) and validation (dashed).
 """
-import argparse
 from pathlib import Path
 
 import tinytensor as tt
@@ -17,11 +16,12 @@ from tinytensor.models.mlp import MLP
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_curves
-from tinytensor.nn.training import DEFAULT_LR, add_training_args, evaluate, fit, format_table, make_optimizer
+from tinytensor.nn.training import (DEFAULT_LR, add_training_args, evaluate, example_parser, fit, format_table,
+                                    make_optimizer)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--sizes", default="784,256,256,10", help="layer widths, input to output")
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer")
     parser.add_argument("--compare-dropout", default=None, metavar="P,Q,...",

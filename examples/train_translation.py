@@ -10,7 +10,6 @@ sentences are set aside first and never drawn. Writes <out-dir>/translation_curv
 <out-dir>/translation_attention.png (the cross-attention of one test sentence, a panel per head), prints
 translations greedy beside beam search, and ends with the exact-match rate on the test sentences.
 """
-import argparse
 import math
 import os
 import time
@@ -27,11 +26,11 @@ from tinytensor import nn
 from tinytensor.models.synthetic_translation import TranslationTask
 from tinytensor.models.transformer import Seq2SeqTransformer, translation_loss
 from tinytensor.nn.plot import plot_attention, plot_panels
-from tinytensor.nn.training import add_common_args, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100, help="training steps (batches) per epoch")
     parser.add_argument("--batch-size", type=int, default=64)

@@ -6,7 +6,6 @@ Each network is x -> Linear(1, width) -> tanh -> Linear(width, 1), trained with 
 of points at once to fit y = sin(3x) + 0.3 x^2 on [-2, 2]. Writes <out-dir>/universal_approximation.png:
 the target and one fitted curve per width.
 """
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,11 @@ from tqdm import tqdm
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.nn.plot import plot_fits
-from tinytensor.nn.training import add_common_args, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--widths", default="1,2,4,8,32", help="hidden widths to try")
     parser.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps per width")
     parser.add_argument("--lr", type=float, default=0.01)

@@ -6,6 +6,8 @@
 One step is the four lines every framework has: forward, loss, backward, update
 (see `train_epoch`). Everything else here is bookkeeping around them.
 """
+import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -327,6 +329,44 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, also for options without a help text, unless the default is
+    None (the script chooses then, and the help says how), False (an on/off flag), empty, or already
+    named in the help; descriptions and epilogs keep their line breaks."""
+
+    def _format_action(self, action):
+        if not action.help and self._shows_default(action):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action):
+        if not self._shows_default(action) or "default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+    @staticmethod
+    def _shows_default(action):
+        default = action.default
+        if not action.option_strings or default is None or default is False or default is argparse.SUPPRESS:
+            return False
+        return default != ""
+
+
+def example_parser(doc, epilog=None):
+    """The argument parser of an example script: its docstring's first line as the description."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0], epilog=epilog, formatter_class=HelpFormatter)
+
+
+def device_arg(name):
+    """argparse type of --device: a usable device name, else a one-line error (no CuPy, no such GPU)."""
+    try:
+        backend.parse_device(name)
+    except (ValueError, RuntimeError) as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return name
+
+
 def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_dir="runs"):
     """The options every training script shares (argparse), with the given defaults."""
     parser.add_argument("--epochs", type=int, default=epochs)
@@ -347,7 +387,7 @@ def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_d
 
 def add_common_args(parser, out_dir):
     """--device, --seed and --out-dir, which every example script takes."""
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default=out_dir, help="where the PNG goes")
     return parser

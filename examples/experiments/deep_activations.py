@@ -10,7 +10,6 @@ initialisation (mean over a few batches), then trains every network with the sam
 Writes <out-dir>/deep_activations.png: the gradient norm per layer (left, log scale) and the training
 loss per step (right).
 """
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +21,13 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import save
-from tinytensor.nn.training import add_common_args, evaluate, format_table
+from tinytensor.nn.training import add_common_args, evaluate, example_parser, format_table
 
 ACTIVATIONS = {"sigmoid": (nn.Sigmoid, "xavier"), "tanh": (nn.Tanh, "xavier"), "relu": (nn.ReLU, "he")}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--activations", default="sigmoid,relu", help=f"from {', '.join(ACTIVATIONS)}")
     parser.add_argument("--depth", type=int, default=10, help="hidden layers")
     parser.add_argument("--width", type=int, default=128)

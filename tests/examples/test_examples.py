@@ -20,6 +20,27 @@ def run_example(name, *args):
         sys.argv = argv
 
 
+# Every script a person runs (the exercise stubs are not run this way).
+SCRIPTS = sorted(path.relative_to(EXAMPLES).with_suffix("").as_posix() for path in EXAMPLES.rglob("*.py")
+                 if "exercises" not in path.parts)
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_shows_the_defaults(name, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_example(name, "--help")
+    assert stop.value.code == 0
+    assert re.search(r"--device DEVICE +cpu, cuda or cuda:N \(default: cpu\)", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_cuda_without_cupy_is_a_one_line_error(name, without_cupy, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_example(name, "--device", "cuda")
+    assert stop.value.code == 2          # argparse's usage error: no traceback
+    assert 'error: argument --device: CuPy is not installed: pip install -e ".[cuda]"' in capsys.readouterr().err
+
+
 def test_train_mnist_compares_dropout_and_checkpoints(shared_data, tmp_path, capsys):
     rows = run_example("train_mnist", "--limit", 512, "--epochs", 1, "--compare-dropout", "0,0.3",
                        "--data-dir", shared_data / "mnist", "--out-dir", tmp_path,
