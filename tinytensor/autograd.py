@@ -115,8 +115,8 @@ class Node:
         """(grad_output, *saved values) for a backward whose formulas read the same on Tensors and on
         arrays (`g @ w`, `g.sum(axis=0)`, `g * (y > 0)`): Tensors under create_graph, so the backward is
         recorded and can be differentiated again; otherwise the raw arrays, since nothing would be
-        recorded and each Tensor op would only add bookkeeping. The hot fused ops (Linear, ReLU,
-        CrossEntropy) use it; `saved_tensors` is the plain way."""
+        recorded and each Tensor op would only add bookkeeping. The hot fused ops (Linear, Relu,
+        LayerNorm, CrossEntropy) use it; `saved_tensors` is the plain way."""
         if self.create_graph:
             return (grad_output,) + self._saved_values(as_tensors=True)
         return (grad_output.data,) + self._saved_values(as_tensors=False)

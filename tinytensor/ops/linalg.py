@@ -34,6 +34,8 @@ class MatMul(Function):
         batch = grad.shape[:grad.ndim - (a.ndim > 1) - (b.ndim > 1)]
         g2 = grad.reshape(batch + (a2.shape[-2], b2.shape[-1]))     # (..., m, n)
         grad_a = grad_b = None
+        # The batch axes are summed here, not left to the engine: a 1-D operand's gradient must first
+        # come back to its matrix shape before it can be reshaped to the operand's own.
         if ctx.needs_input_grad[0]:
             grad_a = (g2 @ b2.swapaxes(-1, -2)).sum_to(a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
