@@ -97,7 +97,7 @@ def numpy_side(model, x, y):
         if name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
             P[name] = np.ascontiguousarray(P[name].T)
     B, T, C, H = BATCH, CONFIG.block_size, CONFIG.n_embd, CONFIG.n_head
-    D, V = C // H, CONFIG.vocab_size
+    D = C // H
     mask = np.where(np.triu(np.ones((T, T), dtype=bool), 1), -np.inf, 0).astype(np.float32)  # key after query
     rows = np.arange(B * T)
     targets = y.reshape(-1)

@@ -41,7 +41,6 @@ for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-import tinytensor as tt  # noqa: E402
 from tinytensor import nn  # noqa: E402
 from tinytensor.models.mlp import MLP  # noqa: E402
 from tinytensor.nn.data import DataLoader, TensorDataset  # noqa: E402

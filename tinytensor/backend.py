@@ -18,7 +18,7 @@ _cupy_error = None    # why CuPy could not be used, remembered so the message st
 
 def _load_cupy():
     """Import CuPy and check that a GPU is there; raise an error saying how to fix it if not."""
-    global _cupy, _cupy_error
+    global _cupy_error
     if _cupy is not None:
         return _cupy
     if _cupy_error is None:

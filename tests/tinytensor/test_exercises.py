@@ -68,8 +68,8 @@ PLANTED = [   # (exercise, the right line, a wrong one, words the diagnosis must
 ]
 
 
-@pytest.mark.parametrize("number, right, wrong, diagnosis", PLANTED)
-def test_planted_mistake_is_named(tmp_path, number, right, wrong, diagnosis):
+def failure_of_mistake(tmp_path, number, right, wrong):
+    """The checker's Failure for exercise `number`'s reference solution with `right` replaced by `wrong`."""
     exercise = BY_NUMBER[number]
     text = solution_path(exercise).read_text(encoding="utf-8")
     assert right in text
@@ -77,17 +77,18 @@ def test_planted_mistake_is_named(tmp_path, number, right, wrong, diagnosis):
     path.write_text(text.replace(right, wrong), encoding="utf-8")
     with pytest.raises(Failure) as failure:
         check(exercise, path)
-    assert diagnosis in str(failure.value)
-    assert not isinstance(failure.value, NotStarted)
+    return failure.value
+
+
+@pytest.mark.parametrize("number, right, wrong, diagnosis", PLANTED)
+def test_planted_mistake_is_named(tmp_path, number, right, wrong, diagnosis):
+    failure = failure_of_mistake(tmp_path, number, right, wrong)
+    assert diagnosis in str(failure)
+    assert not isinstance(failure, NotStarted)
 
 
 def test_failure_names_the_input_the_element_and_both_values(tmp_path):
-    exercise = BY_NUMBER[1]
-    text = solution_path(exercise).read_text(encoding="utf-8")
-    (tmp_path / exercise.filename).write_text(text.replace("** 2 ", "** 3 "), encoding="utf-8")
-    with pytest.raises(Failure) as failure:
-        check(exercise, tmp_path / exercise.filename)
-    message = str(failure.value)
+    message = str(failure_of_mistake(tmp_path, 1, "** 2 ", "** 3 "))
     # x = [1, -2, 0.5, 3], grad_output[3] = -1.1: expected -1.1 / 16, got -1.1 / 64 (worst relatively)
     assert "x = [1, -2, 0.5, 3]: the gradient for x is wrong at x[3]" in message
     assert "expected -0.06875, got -0.0171875" in message
@@ -149,10 +150,6 @@ def test_python_dash_m_runs_the_checker_with_its_exit_codes(tmp_path):
 
 
 def test_the_guide_shows_what_the_checker_says(tmp_path):
-    exercise = BY_NUMBER[1]
-    text = solution_path(exercise).read_text(encoding="utf-8")
-    (tmp_path / exercise.filename).write_text(text.replace("** 2 ", " "), encoding="utf-8")
-    with pytest.raises(Failure) as failure:
-        check(exercise, tmp_path / exercise.filename)
+    failure = failure_of_mistake(tmp_path, 1, "** 2 ", " ")
     guide = (STUBS.parents[1] / "docs" / "exercises.md").read_text(encoding="utf-8")
-    assert " ".join(str(failure.value).split()) in " ".join(guide.split())
+    assert " ".join(str(failure).split()) in " ".join(guide.split())
