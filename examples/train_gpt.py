@@ -35,7 +35,7 @@ from tinytensor.models.lm_data import (CORPORA, RandomBatches, TokenWindows, enc
                                        tokenizer_to_state)
 from tinytensor.nn.plot import plot_steps
 from tinytensor.nn.training import (NonFiniteError, NonFiniteGuard, RunningMetrics, device_arg, example_parser,
-                                   format_table, load_checkpoint, save_checkpoint)
+                                   format_table, int_at_least, load_checkpoint, save_checkpoint)
 
 # Defaults per device; anything given on the command line wins. The GPU setting is the well-known
 # character-level "baby GPT" on tiny Shakespeare.
@@ -62,25 +62,27 @@ def parse_args(argv=None):
     add("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
     add("--data", help=f"{', '.join(CORPORA)} or the path of a UTF-8 text file")
     add("--tokenizer", help="bpe (trained on the text, cached), char, gpt2, or a tokenizer folder / GPT-2 files")
-    add("--vocab-size", type=int, help="BPE vocabulary size")
+    add("--vocab-size", type=int_at_least(1), help="BPE vocabulary size")
     add("--preset", choices=sorted(PRESETS), help="a model shape from models/gpt2.py; the options below change it")
-    add("--n-layer", type=int)
-    add("--n-head", type=int)
-    add("--n-embd", type=int)
-    add("--block-size", type=int, help="context length in tokens")
+    add("--n-layer", type=int_at_least(1))
+    add("--n-head", type=int_at_least(1))
+    add("--n-embd", type=int_at_least(1))
+    add("--block-size", type=int_at_least(1), help="context length in tokens")
     add("--dropout", type=float)
-    add("--batch-size", type=int)
-    add("--grad-accum", type=int, default=1, help="micro-batches summed into one step (default: %(default)s)")
-    add("--max-iters", type=int, help="optimizer steps")
+    add("--batch-size", type=int_at_least(1))
+    add("--grad-accum", type=int_at_least(1), default=1,
+        help="micro-batches summed into one step (default: %(default)s)")
+    add("--max-iters", type=int_at_least(1), help="optimizer steps")
     add("--lr", type=float, help="peak learning rate, reached after --warmup steps, then cosine decay to lr/10")
-    add("--warmup", type=int, help="steps of linear warm-up")
+    add("--warmup", type=int_at_least(0), help="steps of linear warm-up")
     add("--weight-decay", type=float, default=0.1, help="AdamW decay of the matrices (default: %(default)s)")
     add("--grad-clip", type=float, default=1.0, help="clip the gradient norm to this; 0 turns it off "
                                                        "(default: %(default)s)")
-    add("--eval-interval", type=int, help="steps between validation loss, checkpoint and plot")
-    add("--eval-batches", type=int, help="at most this many validation batches per evaluation")
-    add("--sample-every", type=int, help="print a sample every N steps (0: only at the end)")
-    add("--sample-tokens", type=int, default=200, help="length of each sample (default: %(default)s)")
+    add("--eval-interval", type=int_at_least(1), help="steps between validation loss, checkpoint and plot")
+    add("--eval-batches", type=int_at_least(1), help="at most this many validation batches per evaluation")
+    add("--sample-every", type=int_at_least(0), help="print a sample every N steps (0: only at the end)")
+    add("--sample-tokens", type=int_at_least(1), default=200,
+        help="length of each sample (default: %(default)s)")
     add("--prompt", default=None, help="start of the samples (default: the first words of the validation text)")
     add("--out-dir", default="runs/gpt", help="checkpoint and plot folder (default: %(default)s)")
     add("--resume", action="store_true", help="continue from <out-dir>/ckpt.npz with its settings")

@@ -367,18 +367,31 @@ def device_arg(name):
     return name
 
 
+def int_at_least(minimum):
+    """argparse type of a count: an integer >= minimum, else a one-line error naming the option."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
 def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_dir="runs"):
     """The options every training script shares (argparse), with the given defaults."""
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--epochs", type=int_at_least(1), default=epochs)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=batch_size)
     parser.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default=optimizer,
                         help="sgd is SGD with momentum 0.9")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
     parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--patience", type=int, default=None,
+    parser.add_argument("--patience", type=int_at_least(1), default=None,
                         help="stop after this many epochs without a better validation loss; keep the best weights")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=int_at_least(1), default=None,
                         help="use only N training samples (and at most N validation / test ones): quick runs")
     parser.add_argument("--checkpoint", default=None, help="write model + optimizer state here after each epoch")
     parser.add_argument("--data-dir", default=None, help="folder holding the IDX files (downloaded there if absent)")

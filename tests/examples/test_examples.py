@@ -41,6 +41,20 @@ def test_cuda_without_cupy_is_a_one_line_error(name, without_cupy, capsys):
     assert 'error: argument --device: CuPy is not installed: pip install -e ".[cuda]"' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name, option, value, message", [
+    ("train_gpt", "--eval-interval", "0", "must be at least 1, got 0"),
+    ("train_gpt", "--grad-accum", "0", "must be at least 1, got 0"),
+    ("train_gpt", "--warmup", "-1", "must be at least 0, got -1"),
+    ("train_gpt", "--max-iters", "ten", "'ten' is not an integer"),
+    ("train_mnist", "--epochs", "0", "must be at least 1, got 0"),
+])
+def test_a_count_out_of_range_is_a_one_line_error(name, option, value, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_example(name, option, value)
+    assert stop.value.code == 2
+    assert f"error: argument {option}: {message}" in capsys.readouterr().err
+
+
 def test_train_mnist_compares_dropout_and_checkpoints(shared_data, tmp_path, capsys):
     rows = run_example("train_mnist", "--limit", 512, "--epochs", 1, "--compare-dropout", "0,0.3",
                        "--data-dir", shared_data / "mnist", "--out-dir", tmp_path,
