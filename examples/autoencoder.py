@@ -15,7 +15,7 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_image_rows
-from tinytensor.nn.training import add_common_args, example_parser, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table, run_script
 
 
 def parse_args(argv=None):
@@ -79,4 +79,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -11,7 +11,7 @@ from pathlib import Path
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.models.mlp import MLP
-from tinytensor.nn.training import add_common_args, example_parser
+from tinytensor.nn.training import add_common_args, example_parser, run_script
 
 
 def parse_args(argv=None):
@@ -49,4 +49,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

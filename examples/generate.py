@@ -21,7 +21,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import tinytensor as tt  # noqa: E402
 from tinytensor.models.gpt2 import GPT, GPTConfig  # noqa: E402
 from tinytensor.models.lm_data import StreamDecoder, make_tokenizer, tokenizer_from_state  # noqa: E402
-from tinytensor.nn.training import device_arg, example_parser  # noqa: E402
+from tinytensor.nn.training import device_arg, example_parser, run_script  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -95,7 +95,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (OSError, ValueError) as err:     # offline without the weights, a missing file, a bad option
-        raise SystemExit(f"error: {err}") from None
+    run_script(main)

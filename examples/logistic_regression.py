@@ -14,7 +14,7 @@ import tinytensor as tt
 from tinytensor import nn
 from tinytensor.nn.data import DataLoader, TensorDataset
 from tinytensor.nn.plot import plot_decision_boundary
-from tinytensor.nn.training import add_common_args, example_parser, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table, run_script
 
 
 def parse_args(argv=None):
@@ -71,4 +71,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

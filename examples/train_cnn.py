@@ -16,7 +16,7 @@ from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import DATASETS
 from tinytensor.nn.plot import plot_curves
 from tinytensor.nn.training import (add_training_args, evaluate, example_parser, fit, format_table,
-                                    make_optimizer)
+                                    make_optimizer, run_script)
 
 
 def parse_args(argv=None):
@@ -61,4 +61,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

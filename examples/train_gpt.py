@@ -34,8 +34,8 @@ from tinytensor.models.lm_data import (CORPORA, RandomBatches, TokenWindows, enc
                                        load_corpus, make_tokenizer, perplexity, split_ids, tokenizer_from_state,
                                        tokenizer_to_state)
 from tinytensor.nn.plot import plot_steps
-from tinytensor.nn.training import (NonFiniteError, NonFiniteGuard, RunningMetrics, device_arg, example_parser,
-                                   format_table, int_at_least, load_checkpoint, save_checkpoint)
+from tinytensor.nn.training import (NonFiniteGuard, RunningMetrics, device_arg, example_parser, format_table,
+                                   int_at_least, load_checkpoint, run_script, save_checkpoint)
 
 # Defaults per device; anything given on the command line wins. The GPU setting is the well-known
 # character-level "baby GPT" on tiny Shakespeare.
@@ -309,7 +309,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (OSError, ValueError, NonFiniteError) as err:   # missing files, offline, bad settings, NaN loss
-        raise SystemExit(f"error: {err}") from None
+    run_script(main)

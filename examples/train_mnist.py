@@ -17,7 +17,7 @@ from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_curves
 from tinytensor.nn.training import (DEFAULT_LR, add_training_args, evaluate, example_parser, fit, format_table,
-                                    make_optimizer)
+                                    make_optimizer, run_script)
 
 
 def parse_args(argv=None):
@@ -90,4 +90,4 @@ def compared_runs(args):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

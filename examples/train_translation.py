@@ -26,7 +26,7 @@ from tinytensor import nn
 from tinytensor.models.synthetic_translation import TranslationTask
 from tinytensor.models.transformer import Seq2SeqTransformer, translation_loss
 from tinytensor.nn.plot import plot_attention, plot_panels
-from tinytensor.nn.training import add_common_args, example_parser, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table, run_script
 
 
 def parse_args(argv=None):
@@ -160,4 +160,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.nn.plot import plot_fits
-from tinytensor.nn.training import add_common_args, example_parser, format_table
+from tinytensor.nn.training import add_common_args, example_parser, format_table, run_script
 
 
 def parse_args(argv=None):
@@ -65,4 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -367,6 +367,15 @@ def device_arg(name):
     return name
 
 
+def run_script(main):
+    """Run an example script's main(). What a user can fix (a missing file, no network, a bad setting,
+    a loss gone NaN) ends it with a one-line `error: ...` and exit status 1 instead of a traceback."""
+    try:
+        return main()
+    except (OSError, ValueError, NonFiniteError) as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def int_at_least(minimum):
     """argparse type of a count: an integer >= minimum, else a one-line error naming the option."""
     def parse(text):

@@ -21,7 +21,7 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import save
-from tinytensor.nn.training import add_common_args, evaluate, example_parser, format_table
+from tinytensor.nn.training import add_common_args, evaluate, example_parser, format_table, run_script
 
 ACTIVATIONS = {"sigmoid": (nn.Sigmoid, "xavier"), "tanh": (nn.Tanh, "xavier"), "relu": (nn.ReLU, "he")}
 
@@ -132,4 +132,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

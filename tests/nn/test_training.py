@@ -8,6 +8,7 @@ import pytest
 
 from tinytensor import nn
 import tinytensor as tt
+from tinytensor.download import DownloadError
 from tinytensor.nn.data import DataLoader, TensorDataset
 from tinytensor.nn import training
 from tinytensor.nn.training import (EarlyStopping, NonFiniteError, RunningMetrics, add_training_args, evaluate, fit,
@@ -186,3 +187,18 @@ def test_example_helpers():
     assert make_optimizer("adam", [nn.Parameter(tt.zeros(1))], lr=0.01).defaults["lr"] == 0.01
     assert format_table(["name", "acc"], [["a", 0.5], ["bb", 1]]).splitlines() == [
         "name     acc", "----  ------", "   a  0.5000", "  bb       1"]
+
+
+def test_run_script_ends_a_user_error_with_one_line_and_lets_a_bug_through():
+    def missing_file():
+        raise DownloadError("mnist: missing train-images-idx3-ubyte.gz")
+
+    with pytest.raises(SystemExit) as stop:
+        training.run_script(missing_file)
+    assert stop.value.code == "error: mnist: missing train-images-idx3-ubyte.gz"
+
+    def bug():
+        raise KeyError("a bug keeps its traceback")
+
+    with pytest.raises(KeyError):
+        training.run_script(bug)
