@@ -49,6 +49,7 @@ DEFAULTS = {
 }
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 CHECKPOINT = "ckpt.npz"
+RESUME_MAY_CHANGE = ("device", "out_dir", "resume", "tf32")   # where a resumed run computes, not what
 # Dense float32 / TF32 tensor-core peaks (TFLOP/s; SXM boards) for the model-FLOPs utilisation shown on cuda.
 PEAK_TFLOPS = {"H100": (67.0, 495.0), "H200": (67.0, 495.0), "A100": (19.5, 156.0), "L40S": (91.6, 183.0),
                "L4": (30.3, 60.0), "A10": (31.2, 62.5), "V100": (15.7, 15.7), "T4": (8.1, 8.1),
@@ -85,7 +86,8 @@ def parse_args(argv=None):
         help="length of each sample (default: %(default)s)")
     add("--prompt", default=None, help="start of the samples (default: the first words of the validation text)")
     add("--out-dir", default="runs/gpt", help="checkpoint and plot folder (default: %(default)s)")
-    add("--resume", action="store_true", help="continue from <out-dir>/ckpt.npz with its settings")
+    add("--resume", action="store_true",
+        help="continue from <out-dir>/ckpt.npz with its settings (only --device and --tf32 may change)")
     add("--seed", type=int, default=0, help="(default: %(default)s)")
     add("--tf32", action="store_true", help="on cuda: float32 matmuls on TF32 tensor cores (faster, 10-bit mantissa)")
     add("--init-from", default=None, metavar="gpt2|DIR",
@@ -198,8 +200,9 @@ def sample(model, tok, prompt_ids, device, seed, max_new_tokens):
 
 
 def resume_settings(args):
-    """With --resume: the checkpoint in --out-dir, and the settings it was trained with (only --device may
-    differ). Without: None and the settings given."""
+    """With --resume: the checkpoint in --out-dir, and the settings it was trained with (only --device and
+    --tf32 may differ; any other option given with another value is an error). Without: None and the
+    settings given."""
     if not args.resume:
         return None, args
     path = Path(args.out_dir) / CHECKPOINT
@@ -207,7 +210,14 @@ def resume_settings(args):
         raise SystemExit(f"--resume: no checkpoint at {path} (train first, or give the --out-dir it is in)")
     checkpoint = tt.load(path, map_location="cpu")
     saved = argparse.Namespace(**checkpoint["settings"])
-    saved.device, saved.out_dir, saved.resume = args.device, args.out_dir, True
+    defaults = vars(parse_args([]))
+    changed = [f"--{name.replace('_', '-')} {value} (the run has {getattr(saved, name, None)})"
+               for name, value in vars(args).items()
+               if name not in RESUME_MAY_CHANGE and value != defaults[name] and value != getattr(saved, name, None)]
+    if changed:   # refused, not ignored: the run would silently go on with its own values
+        raise SystemExit(f"--resume continues the run in {path} with its own settings, so {', '.join(changed)} "
+                         "cannot be applied: leave it out, or start a new run in another --out-dir")
+    saved.device, saved.out_dir, saved.resume, saved.tf32 = args.device, args.out_dir, True, args.tf32
     return checkpoint, saved
 
 

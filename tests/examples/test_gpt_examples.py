@@ -133,12 +133,14 @@ def test_train_gpt_resumes_exactly_and_generates_on_cuda(tmp_path, monkeypatch):
     assert len(ids) == 5 and stats.new_tokens == 5
 
 
-def test_resume_refuses_a_missing_checkpoint_or_changed_text(tmp_path):
+def test_resume_refuses_a_missing_checkpoint_changed_settings_or_changed_text(tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint at .*ckpt.npz"):
         run_example("train_gpt", "--resume", "--out-dir", tmp_path)
     text = tmp_path / "text.txt"
     text.write_text(lm_data.load_corpus("verdict")[:3000], encoding="utf-8")
     run_example("train_gpt", *TINY, "--data", text, "--max-iters", 2, "--eval-interval", 1, "--out-dir", tmp_path)
+    with pytest.raises(SystemExit, match=r"so --max-iters 5 \(the run has 2\) cannot be applied"):
+        run_example("train_gpt", "--resume", "--max-iters", 5, "--out-dir", tmp_path)   # refused, not ignored
     text.write_text(lm_data.load_corpus("verdict")[3000:6000], encoding="utf-8")
     with pytest.raises(ValueError, match="is not the one this run was trained on"):
         run_example("train_gpt", "--resume", "--out-dir", tmp_path)
