@@ -6,6 +6,8 @@
 One step is the four lines every framework has: forward, loss, backward, update
 (see `train_epoch`). Everything else here is bookkeeping around them.
 """
+import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from tqdm import tqdm
 
 import tinytensor as tt
 from tinytensor import backend
+from tinytensor.download import DownloadError
 
 from . import optim
+from .datasets import DatasetFileError
 from .losses import CrossEntropyLoss
 
 
@@ -207,22 +211,25 @@ def save_checkpoint(path, model, optimizer, scheduler=None, loaders=None, **prog
     """Write everything an exact resume needs to `path` (tt.save: atomic): the model, optimizer and
     scheduler state, tinytensor's random generators (dropout, initialisation: tt.random.state_dict()), the
     position and shuffle state of each loader in `loaders` ({name: DataLoader}), and `progress` (the
-    epoch or step, a history: anything tt.save writes)."""
+    epoch or step, a history: anything tt.save writes). The folder is made when missing."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": tt.random.state_dict(),
              "loaders": {name: loader.state_dict() for name, loader in (loaders or {}).items()}, **progress}
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     tt.save(state, path)
 
 
-def load_checkpoint(path, model, optimizer, scheduler=None, loaders=None):
-    """Put back, in place, what save_checkpoint wrote to `path`; returns the whole saved dict, for its
-    progress entries. Tensors go to the model's device."""
+def load_checkpoint(path, model=None, optimizer=None, scheduler=None, loaders=None):
+    """Put back, in place, what save_checkpoint wrote to `path` into those given; returns the whole saved
+    dict, for its progress entries. Tensors go to the model's device."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} to resume from: start without resuming (it is "
-                                "written after every epoch), or name the file that was written")
-    device = next((p.device for p in model.parameters()), "cpu")
+        raise MissingCheckpointError(f"no checkpoint at {path} to resume from: start without resuming (it is "
+                                     "written as training goes), or name the file that was written")
+    device = next((p.device for p in model.parameters()), "cpu") if model is not None else "cpu"
     state = tt.load(path, map_location=device)
+    if model is None:
+        return state
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
@@ -323,30 +330,90 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, except a default of None, whose meaning the help text gives,
+    and the off state of a flag."""
+
+    def _get_help_string(self, action):
+        if action.default is None or (action.nargs == 0 and isinstance(action.default, bool)):
+            return action.help          # a flag's help says what it switches; "default: False" adds nothing
+        return super()._get_help_string(action)
+
+
+def example_parser(doc):
+    """An argparse parser for an example script: its docstring's first line, defaults shown in --help."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0], formatter_class=HelpFormatter)
+
+
 def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_dir="runs"):
-    """The options every training script shares (argparse), with the given defaults."""
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    """The options every classifier training script shares (argparse), with the given defaults."""
+    parser.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per step")
     parser.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default=optimizer,
                         help="sgd is SGD with momentum 0.9")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
-    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty on the weights")
     parser.add_argument("--patience", type=int, default=None,
-                        help="stop after this many epochs without a better validation loss; keep the best weights")
+                        help="stop after this many epochs without a better validation loss and keep the best "
+                             "weights (default: train every epoch)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only N training samples (and at most N validation / test ones): quick runs")
-    parser.add_argument("--checkpoint", default=None, help="write model + optimizer state here after each epoch")
-    parser.add_argument("--data-dir", default=None, help="folder holding the IDX files (downloaded there if absent)")
+                        help="use only N training samples (and at most N validation / test ones): quick runs "
+                             "(default: all)")
+    add_data_dir_arg(parser)
+    add_checkpoint_args(parser, "after every epoch (weights, optimizer, schedule, random state, data order), with "
+                                "the best epoch's weights beside it as <name>.best.npz")
     return add_common_args(parser, out_dir)
+
+
+def add_data_dir_arg(parser):
+    parser.add_argument("--data-dir", default=None,
+                        help="the folder holding the four MNIST files, or the one holding mnist/ (and fashion-mnist/); "
+                             "downloaded there if absent (default: $TINYTENSOR_DATA/mnist, ../shared/data/mnist, "
+                             "then the download cache ~/.cache/tinytensor/mnist)")
+    return parser
+
+
+def add_checkpoint_args(parser, written="after every epoch (weights, optimizer, random state, data order)"):
+    """--checkpoint and --resume: one file, written as training goes (`written` says when), that --resume
+    continues from."""
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"where the run's state is written {written} (default: <out-dir>/checkpoint.npz)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in --checkpoint where it stopped; the result is the same, "
+                             "bit for bit, as a run that never stopped (give the same options as the first time)")
+    return parser
 
 
 def add_common_args(parser, out_dir):
     """--device, --seed and --out-dir, which every example script takes."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default=out_dir, help="where the PNG goes")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the weights, the data order and dropout")
+    parser.add_argument("--out-dir", default=out_dir, help="where the PNG (and the checkpoint) go")
     return parser
+
+
+def parse_example_args(parser, argv=None):
+    """parser.parse_args(argv), with --checkpoint (when the script has it) defaulting to
+    <out-dir>/checkpoint.npz."""
+    args = parser.parse_args(argv)
+    if "checkpoint" in args and args.checkpoint is None:
+        args.checkpoint = str(Path(args.out_dir) / "checkpoint.npz")
+    return args
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """load_checkpoint was asked to resume from a file that is not there."""
+
+
+@contextlib.contextmanager
+def exit_on_setup_error():
+    """For example scripts: missing or damaged data files and a missing checkpoint to resume from end the
+    script with their one-paragraph message (and exit status 1), not a traceback."""
+    try:
+        yield
+    except (DownloadError, DatasetFileError, MissingCheckpointError) as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def make_optimizer(name, parameters, lr=None, weight_decay=0.0):
