@@ -90,8 +90,10 @@ class NonFiniteGuard:
     def record(self, step, loss):
         """Record step `step`; returns whether its update may go ahead (False only for a skipped batch)."""
         xp = backend.xp_for(loss.device)
-        flags = xp.stack([xp.isfinite(loss.data)] + [xp.isfinite(p.grad.data).all() if p.grad is not None
-                                                     else xp.asarray(True) for _, p in self.named])
+        finite = [xp.isfinite(loss.data)]
+        for _, p in self.named:    # no gradient this step counts as finite (xp.ones: a copy from the host would wait)
+            finite.append(xp.isfinite(p.grad.data).all() if p.grad is not None else xp.ones((), dtype=bool))
+        flags = xp.stack(finite)   # (1 + parameters,) bools on the device; nothing is read here
         if self.on_nonfinite == "raise":
             self.pending.append((step, loss.data, flags))
             return True
@@ -122,8 +124,8 @@ class NonFiniteGuard:
         """'epoch 3, step 17 of 430: the loss is nan' or '...: the loss is 2.3 but the gradient of fc.weight
         has NaN or inf entries'."""
         flags = flags.astype(bool)
-        where = ", ".join(part for part in (self.where, f"step {step + 1}" + (f" of {self.steps}" if self.steps else ""))
-                          if part)
+        where = f"step {step + 1}" + (f" of {self.steps}" if self.steps else "")
+        where = f"{self.where}, {where}" if self.where else where
         if not flags[0]:
             return f"{where}: the loss is {loss}"
         names = [name for (name, _), ok in zip(self.named, flags[1:]) if not ok]
@@ -132,12 +134,13 @@ class NonFiniteGuard:
 
 
 def train_epoch(model, loader, optimizer, loss_fn, desc="train", on_nonfinite="raise", where=""):
-    """One pass over `loader`, updating the model; returns (mean loss, accuracy) over the samples seen.
+    """One pass over `loader`, updating the model; returns (mean loss, accuracy, batches skipped) over the
+    samples seen.
 
     A tqdm bar shows the running mean loss, read every 20 steps; each read also checks the loss and
     gradients of the steps since the last one for NaN and inf (NonFiniteGuard: `on_nonfinite` says
     whether a bad step raises NonFiniteError or its batch is skipped; `where` names the epoch in the
-    message). The number of skipped batches is in the returned guard's `skipped`."""
+    message)."""
     model.train()
     metrics = RunningMetrics()
     guard = NonFiniteGuard(model, on_nonfinite, where, steps=len(loader))
@@ -147,11 +150,10 @@ def train_epoch(model, loader, optimizer, loss_fn, desc="train", on_nonfinite="r
         loss = loss_fn(logits, y)
         optimizer.zero_grad()
         loss.backward()
-        if guard.record(step, loss):
+        if guard.record(step, loss):             # False only for a batch skipped for NaN or inf
             optimizer.step()
             metrics.add(loss.detach(), logits.detach(), y)
-
-        if step % 20 == 0:
+        if step % 20 == 0:                       # the one read from the device: loss so far and the checks
             bar.set_postfix(loss=f"{guard.checked_means(metrics)[0]:.4f}")
     return (*guard.checked_means(metrics), guard.skipped)
 
@@ -230,6 +232,10 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, loaders=No
     state = tt.load(path, map_location=device)
     if model is None:
         return state
+    missing = [key for key in ("model", "optimizer", "rng", "loaders") if key not in state]
+    if missing:
+        raise ValueError(f"{path} has no {', '.join(missing)} entries: it was not written by save_checkpoint "
+                         "(or by fit before it saved everything an exact resume needs), so it cannot be resumed")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:

@@ -111,6 +111,9 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         fit(model, train, val, optimizer, epochs=1, resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*missing.npz to resume from"):
         fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "missing.npz", resume=True)
+    tt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1}, tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="old.npz has no rng, loaders entries: it was not written by save_checkpoint"):
+        fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "old.npz", resume=True)
 
 
 class Poisoned:
