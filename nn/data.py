@@ -157,7 +157,7 @@ class DataLoader:
         array = backend.move(array, device)
         if array.dtype == np.float64:     # float data trains in float32 (the default dtype)
             array = array.astype(np.float32)
-        return tt.Tensor._from_array(array, device)   # fresh array from the gather: no copy needed
+        return tt.as_tensor(array)   # a fresh array from the gather: shared, not copied
 
 
 def _stack(values):

@@ -4,13 +4,15 @@ The ops themselves live in tinytensor (tinytensor/ops/nn.py, loss.py, elementwis
 this module names them the way PyTorch's torch.nn.functional does. softmax and log_softmax also take
 `dim=` as PyTorch spells it."""
 import tinytensor as tt
+from tinytensor import (batch_norm, binary_cross_entropy, binary_cross_entropy_with_logits, conv2d,
+                        cross_entropy, dropout, embedding, gelu, layer_norm, leaky_relu, linear,
+                        max_pool2d, avg_pool2d, mse_loss, nll_loss, relu, scaled_dot_product_attention,
+                        sigmoid, tanh)
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
            "batch_norm", "scaled_dot_product_attention", "cross_entropy", "nll_loss", "mse_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "relu", "leaky_relu", "sigmoid",
            "tanh", "gelu", "softmax", "log_softmax"]
-
-_FROM_TINYTENSOR = set(__all__) - {"softmax", "log_softmax"}
 
 
 def softmax(x, axis=-1, *, dim=None):
@@ -19,13 +21,3 @@ def softmax(x, axis=-1, *, dim=None):
 
 def log_softmax(x, axis=-1, *, dim=None):
     return tt.log_softmax(x, axis if dim is None else dim)
-
-
-def __getattr__(name):   # the rest is tinytensor's own function, looked up when first asked for
-    if name in _FROM_TINYTENSOR:
-        return getattr(tt, name)
-    raise AttributeError(f"module 'nn.functional' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | _FROM_TINYTENSOR)

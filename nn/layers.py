@@ -255,7 +255,7 @@ class Embedding(Module):
             return out
         # Where ids == padding_idx, take the row's value without a path back to the weight.
         keep = (ids.data != self.padding_idx)[..., None]
-        keep = tt.Tensor._from_array(keep.astype(out.dtype), out.device)
+        keep = tt.as_tensor(keep.astype(out.dtype))
         return out * keep + self.weight.detach()[self.padding_idx] * (1 - keep)
 
     def extra_repr(self):

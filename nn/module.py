@@ -220,8 +220,8 @@ class Module:
         for tensor in list(self.parameters()) + list(self.buffers()):
             tensor.data = convert(tensor.data)
             if tensor.grad is not None:
-                tensor.grad = tt.Tensor._from_array(convert(tensor.grad.data), tensor.device)
-            tensor._bump_version()
+                tensor.grad = tt.as_tensor(convert(tensor.grad.data))
+            tensor.mark_modified()
         return self
 
     def cpu(self):
@@ -283,7 +283,7 @@ class Module:
             if key in state_dict:
                 with backend.on_device(target.device):
                     target.data[...] = backend.move(_as_array(state_dict[key]), target.device)
-                target._bump_version()
+                target.mark_modified()
         return missing, unexpected
 
     # ------------------------------------------------------------------ printing

@@ -17,7 +17,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not params:
         return tt.tensor(0.0)
     norm_type = float(norm_type)
-    xp = params[0]._xp
+    xp = params[0].xp
     grads = [p.grad.data for p in params]
     if math.isinf(norm_type):
         total = max(float(xp.abs(g).max()) for g in grads)
@@ -31,7 +31,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     scale = max_norm / (total + 1e-6)
     if scale < 1:
         for p in params:
-            p.grad = tt.Tensor._from_array(p.grad.data * p.grad.dtype.type(scale), p.device)
+            p.grad = tt.as_tensor(p.grad.data * p.grad.dtype.type(scale))
     return tt.tensor(total, device=params[0].device)
 
 

@@ -16,19 +16,16 @@ _checkout = _os.path.dirname(__path__[0])
 if not _os.path.isdir(_os.path.join(__path__[0], "nn")) and _os.path.isfile(_os.path.join(_checkout, "nn", "__init__.py")):
     __path__.append(_checkout)
 
-from . import cuda, ops
-from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
-from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, tensor, zeros,
-                       zeros_like)
+from .tensor import (Tensor, bool_, default_dtype, float16, float32, float64, int8, int16, int32, int64,
+                     uint8)
+from . import backend, cuda, ops, viz
+from .anomaly import detect_anomaly
+from .autograd import Function, Node, enable_grad, grad, is_grad_enabled, no_grad, sum_to
+from .creation import (arange, as_tensor, empty, eye, full, full_like, linspace, ones, ones_like, tensor,
+                       zeros, zeros_like)
 from .ops import *  # noqa: F401,F403
 from .serialization import load, save
 from .random import manual_seed, rand, randint, randn, randperm
-from .tensor import (Tensor, bool_, default_dtype, float16, float32, float64, int8, int16, int32, int64,
-                     uint8)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __version__ = "0.1.0"
-
-from .tensor import attach_operations as _attach_operations  # noqa: E402
-
-_attach_operations(ops)
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402

@@ -4,14 +4,14 @@ Every differentiable operation is a `Function`: `forward` computes on arrays (Nu
 `backward` turns the gradient of the output into gradients of the inputs using Tensor operations, so the
 backward pass can itself be recorded (`create_graph=True`) and differentiated again.
 
-`Function.apply` runs `forward` and, when a gradient will be needed, leaves behind a `Context`: the node
-of the graph. A node remembers which nodes (or leaf tensors) its inputs came from and what `forward`
-saved. `backward()` below walks the nodes from the output back to the leaves.
+`Function.apply` runs `forward` and, when a gradient will be needed, records a `Node`: the node of the
+graph, which knows where each input came from and what forward saved. `run_backward` walks the nodes
+from the output back to the leaves.
 """
 import contextlib
 import weakref
 
-from . import backend
+from . import anomaly, backend
 from .tensor import Tensor
 
 # ----------------------------------------------------------------------------------- grad mode
@@ -51,25 +51,56 @@ def enable_grad(fn=None):
 
 # ----------------------------------------------------------------------------------- the node
 
-class Context:
-    """What one call of a Function leaves for its backward: saved values and links to its inputs."""
+class Node:
+    """One call of a Function in the graph. It is also the `ctx` that the Function's forward and backward
+    receive: `ctx` is only the conventional name of their first parameter (as in PyTorch).
 
-    def __init__(self, xp, device):
-        self.xp = xp                    # numpy or cupy, for forward code: `ctx.xp.exp(x)`
+    forward keeps what backward needs with `ctx.save_for_backward(...)` (arrays, read back in backward
+    as Tensors through `ctx.saved_tensors`) or as plain attributes (`ctx.axes = axes`).
+
+    Public, read-only surface, for code that walks the graph (e.g. drawing it):
+        name              the Function's name, e.g. "Log"
+        inputs            one entry per argument of forward: the Node that made it, the leaf Tensor
+                          itself, or None (not a Tensor, or it needs no gradient)
+        output_shape      the shape of the tensor forward returned
+        needs_input_grad  one bool per argument of forward
+        create_graph      True while backward runs under create_graph=True: the gradients it returns are
+                          then recorded, so they must be computed from `saved_tensors` with Tensor ops
+                          (anything computed in forward carries no graph)
+
+    Saving the output without a reference cycle. When forward saves its own output (Exp saves y = e^x),
+    keeping that Tensor here would make a cycle: the tensor points at its node (`grad_fn`), the node at the
+    tensor, and neither is freed until Python's cycle collector runs, which holds every activation of a
+    model in memory longer. So the node keeps only the output's array and its version counter, and
+    `saved_tensors` wraps them in a fresh Tensor whose grad_fn is this node: for backward, and for a
+    second derivative through it, the same tensor.
+    """
+
+    def __init__(self, fn, xp, device, needs_input_grad):
+        self.fn = fn                              # the Function subclass this is a call of
+        self.xp = xp                              # numpy or cupy, for forward code: `ctx.xp.exp(x)`
         self.device = device
-        self.needs_input_grad = ()      # one bool per argument of forward
-        self._to_save = ()
+        self.needs_input_grad = needs_input_grad
+        self.inputs = ()                          # filled in by record()
+        self.output_shape = None
+        self.create_graph = False                 # set by run_backward just before it calls backward
+        self.created_at = None                    # (path, line) that called the op, in anomaly mode only
+        self._to_save = ()                        # what forward passed to save_for_backward
+        self._saved = ()                          # (value, version) pairs; None once backward freed them
+        self._output = None                       # weak reference to the output tensor, for retain_grad
+        self._output_data = None                  # the output's array and version counter, when saved
+        self._output_version = None
+
+    @property
+    def name(self):
+        return self.fn.__name__
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
 
     def save_for_backward(self, *values):
         """Keep arrays (inputs, the output or intermediates) for backward; read them back as Tensors."""
         self._to_save = values
-
-    def check_not_freed(self):
-        """Raise if an earlier backward (without retain_graph) has already freed this node."""
-        if self._saved is None:
-            raise RuntimeError(
-                f"{self.name}: trying to backward through the graph a second time, but its saved "
-                "values were freed by the first backward; call backward(retain_graph=True) the first time")
 
     @property
     def saved_tensors(self):
@@ -77,9 +108,8 @@ class Context:
         self.check_not_freed()
         tensors = []
         for tensor, version in self._saved:
-            if tensor is _OUTPUT:   # rebuild the output tensor: its data, its version, this node
-                tensor = Tensor._from_array(self._output_data, self.device)
-                tensor._version, tensor._ctx, tensor._requires_grad = self._output_version, self, True
+            if tensor is _OUTPUT:
+                tensor = self._rebuild_output()
             if version is not None and tensor._version[0] != version:
                 raise RuntimeError(
                     f"{self.name}: a {tuple(tensor.shape)} tensor it saved for backward was modified by "
@@ -89,12 +119,60 @@ class Context:
             tensors.append(tensor)
         return tuple(tensors)
 
-    @property
-    def name(self):
-        return self.fn.__name__
+    def _rebuild_output(self):
+        """The output tensor, made anew from its array and version counter (see the class docstring)."""
+        tensor = Tensor._from_array(self._output_data, self.device)
+        tensor._version, tensor._node, tensor._requires_grad = self._output_version, self, True
+        return tensor
 
-    def __repr__(self):
-        return f"<{self.name}Backward>"
+    def check_not_freed(self):
+        """Raise if an earlier backward (without retain_graph) has already freed this node."""
+        if self._saved is None:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time, but its saved "
+                "values were freed by the first backward; call backward(retain_graph=True) the first time")
+
+    def record(self, args, output_array, output):
+        """Link this node into the graph as the maker of `output` (Function.apply calls this)."""
+        self.inputs = tuple([_source(arg) for arg in args])
+        self._saved = [self._saved_entry(value, args, output_array, output) for value in self._to_save]
+        self._to_save = ()
+        self.output_shape = output.shape
+        self.set_output(output)
+        output._requires_grad = True
+        output._node = self
+
+    def _saved_entry(self, value, args, output_array, output):
+        """(tensor, version) for one saved value: the input Tensor it is, the output, or a new constant."""
+        if value is output_array:
+            self._output_data, self._output_version = output_array, output._version
+            return _OUTPUT, output._version[0]
+        for arg in args:
+            if isinstance(arg, Tensor) and value is arg.data:
+                return arg, arg._version[0]
+        if not backend.is_array(value):   # None, a Python number, a tuple of axes...
+            return value, None
+        constant = Tensor._from_array(value, output.device)
+        return constant, constant._version[0]
+
+    def set_output(self, tensor):
+        """Make `tensor` the one this node's retain_grad looks at (an in-place op moves it)."""
+        self._output = weakref.ref(tensor)
+
+    def free(self):
+        """Drop the saved values once backward has used them (backward without retain_graph)."""
+        self._saved = None
+        self._output_data = None
+
+
+_OUTPUT = object()   # marks the output among saved values (kept as its array alone, see Node)
+
+
+def _source(arg):
+    """Where an argument of forward came from, for the graph: its Node, the leaf itself, or None."""
+    if isinstance(arg, Tensor) and arg._requires_grad:
+        return arg._node or arg
+    return None
 
 
 class Function:
@@ -103,6 +181,7 @@ class Function:
     Subclasses define `forward(ctx, *args)` on arrays and `backward(ctx, grad_output)` on Tensors,
     returning one gradient per argument of forward (None where there is none), and are called as
     `MyOp.apply(*args)`. Tensor arguments arrive in forward as arrays; other arguments as they are.
+    `ctx` is the Node recorded for this call (see Node).
     """
 
     differentiable_backward = True   # False where backward works on raw arrays (no second derivative)
@@ -117,26 +196,18 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
+        """Run forward on the arguments' arrays; record a Node when a gradient will be needed."""
         device = _common_device(cls.__name__, args)
-        ctx = Context(backend.xp_for(device), device)
-        ctx.needs_input_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad for arg in args)
-        output = cls.forward(ctx, *[arg.data if isinstance(arg, Tensor) else arg for arg in args])
-        result = Tensor._from_array(output, device)
-        if _grad_enabled and any(ctx.needs_input_grad) and result.dtype.kind == "f":
-            ctx.fn = cls
-            # Edges of the graph: the node that made each input, or the leaf itself, or None.
-            ctx.parents = tuple(
-                (arg._ctx or arg) if isinstance(arg, Tensor) and arg.requires_grad else None
-                for arg in args)
-            ctx._saved = [_saved_entry(value, args, output, result) for value in ctx._to_save]
-            if any(tensor is _OUTPUT for tensor, _ in ctx._saved):
-                ctx._output_data, ctx._output_version = output, result._version
-            ctx._output = weakref.ref(result)
-            ctx._output_shape = result.shape
-            result._requires_grad = True
-            result._ctx = ctx
-        ctx._to_save = ()
-        return result
+        needs_input_grad = tuple([isinstance(arg, Tensor) and arg._requires_grad for arg in args])
+        node = Node(cls, backend.xp_for(device), device, needs_input_grad)
+        arrays = [arg.data if isinstance(arg, Tensor) else arg for arg in args]
+        output_array = cls.forward(node, *arrays)
+        if anomaly.enabled:   # off by default; a debugging mode (tt.detect_anomaly)
+            anomaly.watch_forward(node, arrays, output_array)
+        output = Tensor._from_array(output_array, device)
+        if _grad_enabled and any(needs_input_grad) and output.dtype.kind == "f":
+            node.record(args, output_array, output)
+        return output
 
 
 def _common_device(op_name, args):
@@ -154,68 +225,67 @@ def _common_device(op_name, args):
     return device or "cpu"
 
 
-_OUTPUT = object()   # marks the output among saved values (kept as data alone, to avoid a cycle)
+# ----------------------------------------------------------------------------------- broadcasting
+
+def sum_to(grad, shape):
+    """Sum `grad` down to `shape`: the inverse of broadcasting `shape` up to grad.shape.
+
+    Broadcasting adds leading axes and stretches size-1 axes. A value used at many positions gets the
+    sum of their gradients, so both kinds of axes are summed away. Differentiable (Tensor ops)."""
+    shape = tuple(shape)
+    lead = grad.ndim - len(shape)
+    if lead:
+        grad = grad.sum(tuple(range(lead)))                    # the axes broadcasting added in front
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(stretched, keepdims=True)              # the size-1 axes it stretched
+    return grad
 
 
-def _saved_entry(value, args, output, result):
-    """(tensor, version) for one saved value: the input Tensor it is, the output, or a new constant."""
-    if value is output:
-        return _OUTPUT, result._version[0]
-    for arg in args:
-        if isinstance(arg, Tensor) and value is arg.data:
-            return arg, arg._version[0]
-    if not backend.is_array(value):   # None, a Python number, a tuple of axes...
-        return value, None
-    constant = Tensor._from_array(value, result.device)
-    return constant, constant._version[0]
+def _broadcasts_to(shape, target):
+    """True when `shape` broadcasts up to `target`, so that sum_to can bring a gradient back down."""
+    return len(shape) <= len(target) and all(
+        n in (1, m) for n, m in zip(shape[::-1], target[::-1]))
 
 
 # ----------------------------------------------------------------------------------- the backward walk
 
-def _topological_order(roots):
-    """Nodes reachable from the roots, each after every node that consumes its output.
-
-    Iterative depth-first search (no recursion, so a graph thousands of nodes deep is fine)."""
-    order, visited = [], set()
-    stack = [(root, False) for root in roots]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in node.parents:
-            if isinstance(parent, Context) and id(parent) not in visited:
-                stack.append((parent, False))
-    order.reverse()
-    return order
-
-
-def _accumulated_grad(existing, grad, create_graph):
-    """existing + grad for a `.grad` field; a new Tensor each time, never an in-place change."""
-    if not create_graph:
-        grad = grad.detach()
-    return grad if existing is None else existing + grad
-
-
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None):
-    """Propagate gradients from `outputs` to every leaf, or only to `inputs` when given.
+    """Propagate gradients from `outputs` back to every leaf.
 
-    Without `inputs` the gradients accumulate into each leaf's `.grad`; with `inputs` they are
-    returned in the same order (None for an input the outputs do not depend on)."""
-    grads = {}        # id(node or leaf) -> gradient Tensor flowing into it
-    leaves = {}       # id(leaf) -> leaf, for the leaves reached
+    Without `inputs`, each leaf reached accumulates its gradient into `.grad`. With `inputs` (tt.grad),
+    their gradients are returned in the same order instead (None where the outputs do not depend on one)
+    and no `.grad` changes."""
+    pending = {}          # Node or leaf Tensor -> the gradient flowing into it, summed over its users
+    roots = _seed(outputs, grad_outputs, pending)
+    captured = {} if inputs is None else dict.fromkeys(t._node or t for t in inputs)
+    with _GradMode(create_graph):
+        for node in _topological_order(roots):
+            grad_output = pending.pop(node, None)
+            if grad_output is None:
+                continue                                       # no gradient flows through this node
+            if node in captured:
+                captured[node] = grad_output                   # tt.grad asked for this non-leaf tensor
+            elif inputs is None:
+                _store_retained_grad(node, grad_output, create_graph)
+            input_grads = _call_backward(node, grad_output, create_graph)
+            for index, source in enumerate(node.inputs):
+                grad = input_grads[index]
+                if source is None or grad is None:
+                    continue
+                shape = source.shape if isinstance(source, Tensor) else source.output_shape
+                if grad.shape != shape:
+                    _check_broadcast(node, index, grad.shape, shape)
+                    grad = sum_to(grad, shape)                 # undo broadcasting, in this one place
+                pending[source] = pending[source] + grad if source in pending else grad
+            if not retain_graph:
+                node.free()
+    return _deliver(pending, captured, inputs, create_graph)
+
+
+def _seed(outputs, grad_outputs, pending):
+    """Put each output's starting gradient (ones for a scalar) into `pending`; return the output nodes."""
     roots = []
-
-    def send(target, grad):
-        key = id(target)
-        grads[key] = grad if key not in grads else grads[key] + grad
-        if isinstance(target, Tensor):
-            leaves[key] = target
-
     for out, grad in zip(outputs, grad_outputs):
         if not out.requires_grad:
             raise RuntimeError(
@@ -227,56 +297,92 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                     f"backward: a gradient can be created implicitly only for a scalar output, but this "
                     f"one has shape {tuple(out.shape)}; pass a gradient of that shape, or reduce it "
                     "first (e.g. loss.sum())")
-            grad = Tensor._from_array(out._xp.ones_like(out.data), out.device)
+            grad = Tensor._from_array(out.xp.ones_like(out.data), out.device)
         elif not isinstance(grad, Tensor):
-            grad = Tensor._from_array(out._xp.asarray(grad, dtype=out.dtype), out.device)
+            grad = Tensor._from_array(out.xp.asarray(grad, dtype=out.dtype), out.device)
         if grad.shape != out.shape:
             raise RuntimeError(f"backward: the gradient has shape {tuple(grad.shape)} but the output "
                                f"has shape {tuple(out.shape)}")
-        send(out._ctx or out, grad)
-        if out._ctx is not None:
-            roots.append(out._ctx)
-    wanted = None if inputs is None else {id(t._ctx or t) for t in inputs}
-    captured = {}     # id(node) -> gradient, for non-leaf `inputs`
+        source = out._node or out
+        pending[source] = pending[source] + grad if source in pending else grad
+        if out._node is not None:
+            roots.append(out._node)
+    return roots
 
-    with _GradMode(create_graph):
-        for node in _topological_order(roots):
-            grad_output = grads.pop(id(node), None)
-            if grad_output is None:
-                continue
-            if wanted is not None and id(node) in wanted:
-                captured[id(node)] = grad_output
-            output = node._output()
-            if inputs is None and output is not None and output._retains_grad:
-                output.grad = _accumulated_grad(output.grad, grad_output, create_graph)
-            node.check_not_freed()
-            if create_graph and not node.fn.differentiable_backward:
-                raise RuntimeError(f"{node.name}: its backward is not differentiable, so "
-                                   "create_graph=True (second derivatives) is not supported through it")
-            input_grads = node.fn.backward(node, grad_output)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(node.parents):
-                raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients for "
-                                   f"{len(node.parents)} arguments of forward")
-            for parent, grad in zip(node.parents, input_grads):
-                if parent is None or grad is None:
-                    continue
-                if not isinstance(grad, Tensor):
-                    grad = Tensor._from_array(grad, node.device)
-                shape = parent.shape if isinstance(parent, Tensor) else parent._output_shape
-                if grad.shape != shape:
-                    grad = grad.sum_to(shape)    # undo broadcasting, in this one place
-                send(parent, grad)
-            if not retain_graph:
-                node._saved = None
 
-    if inputs is not None:
-        captured.update((key, grads[key]) for key in leaves)
-        return tuple(captured.get(id(t._ctx or t)) for t in inputs)
-    for key, leaf in leaves.items():
-        leaf.grad = _accumulated_grad(leaf.grad, grads[key], create_graph)
-    return None
+def _topological_order(roots):
+    """Nodes reachable from the roots, each after every node that consumes its output.
+
+    Iterative depth-first search (no recursion, so a graph thousands of nodes deep is fine)."""
+    order, visited = [], set()
+    stack = [(root, False) for root in roots]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append((node, True))
+        for source in node.inputs:
+            if isinstance(source, Node) and source not in visited:
+                stack.append((source, False))
+    order.reverse()
+    return order
+
+
+def _call_backward(node, grad_output, create_graph):
+    """The node's Function.backward, checked: one gradient Tensor (or None) per argument of forward."""
+    node.check_not_freed()
+    if create_graph and not node.fn.differentiable_backward:
+        raise RuntimeError(f"{node.name}: its backward is not differentiable, so "
+                           "create_graph=True (second derivatives) is not supported through it")
+    node.create_graph = create_graph
+    if anomaly.enabled:   # off by default; a debugging mode (tt.detect_anomaly)
+        grads = anomaly.watch_backward(node, grad_output)
+    else:
+        grads = node.fn.backward(node, grad_output)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if len(grads) != len(node.inputs):
+        raise RuntimeError(f"{node.name}.backward returned {len(grads)} gradients for "
+                           f"{len(node.inputs)} arguments of forward")
+    return tuple(Tensor._from_array(g, node.device) if backend.is_array(g) else g for g in grads)
+
+
+def _check_broadcast(node, index, grad_shape, shape):
+    """Refuse a gradient whose shape is not the argument's shape broadcast (a bug in the backward)."""
+    if not _broadcasts_to(shape, grad_shape):
+        raise RuntimeError(
+            f"{node.name}.backward returned a gradient of shape {tuple(grad_shape)} for argument "
+            f"{index}, which has shape {tuple(shape)}: a gradient must have its argument's shape (only "
+            "axes added or stretched by broadcasting may be left for the engine to sum)")
+
+
+def _store_retained_grad(node, grad, create_graph):
+    """Fill `.grad` of the node's output when it asked for it with retain_grad()."""
+    output = node._output()
+    if output is not None and output._retains_grad:
+        output.grad = _accumulated_grad(output.grad, grad, create_graph)
+
+
+def _accumulated_grad(existing, grad, create_graph):
+    """existing + grad for a `.grad` field; a new Tensor each time, never an in-place change."""
+    if not create_graph:
+        grad = grad.detach()
+    return grad if existing is None else existing + grad
+
+
+def _deliver(pending, captured, inputs, create_graph):
+    """The end of the walk: only leaves are left in `pending`. Accumulate them into `.grad`, or, for
+    tt.grad, return the gradients of `inputs` in order."""
+    if inputs is None:
+        for leaf, grad in pending.items():
+            leaf.grad = _accumulated_grad(leaf.grad, grad, create_graph)
+        return None
+    captured.update((leaf, grad) for leaf, grad in pending.items() if leaf in captured)
+    return tuple(captured[t._node or t] for t in inputs)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

@@ -3,6 +3,9 @@
 "cpu" computes with NumPy, "cuda" / "cuda:N" with CuPy. Everywhere in the engine `xp` names the array
 module that holds a tensor's data, so one line of code runs on both: `xp.exp(x)`.
 CuPy is imported the first time a CUDA device is asked for, so NumPy-only installs never touch it.
+
+Public (`tt.backend`): nn and user code that work on raw arrays use these functions to name, create on
+and move between devices.
 """
 import contextlib
 

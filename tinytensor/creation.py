@@ -12,6 +12,19 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+def as_tensor(data, dtype=None, device=None):
+    """A tensor on the same memory as `data` when it is a NumPy/CuPy array already of that dtype and on
+    that device (no copy; changing one changes the other), as PyTorch's as_tensor does; a copy made by
+    tt.tensor otherwise. A Tensor comes back as it is unless `dtype` or `device` asks for a change."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    if backend.is_array(data):
+        device = backend.device_of(data) if device is None else backend.parse_device(device)
+        if device == backend.device_of(data) and (dtype is None or np.dtype(dtype) == data.dtype):
+            return Tensor._from_array(data, device)
+    return tensor(data, dtype=dtype, device=device or "cpu")
+
+
 def _filled(make, shape, dtype, device, requires_grad):
     """A leaf made by `make(xp, shape, dtype)` on `device`; shape may be given as ints or one tuple."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

@@ -35,7 +35,7 @@ def _outputs(fn, inputs):
 def _weights(outputs):
     """A fixed random weight per output element, so every output element is checked."""
     rng = np.random.default_rng(1234)
-    return [out._xp.asarray(rng.standard_normal(out.shape)) for out in outputs]
+    return [out.xp.asarray(rng.standard_normal(out.shape)) for out in outputs]
 
 
 def _weighted_sum(outputs, weights):
@@ -81,7 +81,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False):
         g = np.zeros(x.shape) if g is None else backend.move(g.data, "cpu")
         if fast:
             direction = rng.standard_normal(x.shape)
-            step = x._xp.asarray(eps * direction)
+            step = x.xp.asarray(eps * direction)
             x.data += step
             plus = _numeric_value(fn, inputs, weights)
             x.data -= 2 * step

@@ -1,11 +1,10 @@
 """The Tensor: an array (NumPy or CuPy) plus what autograd needs to know about it.
 
-A tensor made by an operation on tensors that require grad remembers the node that made it (`_ctx`,
+A tensor made by an operation on tensors that require grad remembers the Node that made it (`grad_fn`,
 see autograd.py); a tensor made by the user is a leaf, and `backward()` stores gradients in its `.grad`.
-The operations themselves live in ops/; this file attaches them as methods at the bottom.
+The operations themselves live in ops/; each method here is a one-line call of one of them, so
+go-to-definition on `x.exp()` lands on `exp`, then on the `Exp` Function.
 """
-import weakref
-
 import numpy as np
 
 from . import backend
@@ -21,7 +20,7 @@ def _is_float(dtype):
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_version", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_version", "_retains_grad", "__weakref__")
     __array_ufunc__ = None   # NumPy defers to our reflected operators: np_array + tensor -> tensor
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
@@ -31,16 +30,18 @@ class Tensor:
         self.requires_grad = requires_grad
 
     def _set(self, array):
+        """Hold `array` (no copy) as a fresh leaf; also how a subclass (nn.Parameter) initialises itself."""
         self.data = array
         self.grad = None
         self._requires_grad = False
-        self._ctx = None          # the autograd node that produced this tensor; None for a leaf
+        self._node = None         # the autograd Node that produced this tensor; None for a leaf
         self._version = [0]       # bumped by in-place changes; shared with views made by __getitem__
         self._retains_grad = False
 
     @classmethod
     def _from_array(cls, array, device):
-        """Wrap an array without copying (used by every operation; `device` is where it lives)."""
+        """Wrap an array without copying (used by every operation; `device` is where it lives).
+        Outside the engine, `tt.as_tensor(array)` does the same."""
         tensor = cls.__new__(cls)
         if not backend.is_array(array):   # a NumPy scalar from a full reduction
             array = backend.xp_for(device).asarray(array)
@@ -49,7 +50,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ attributes
     @property
-    def _xp(self):
+    def xp(self):
+        """The array module holding the data: numpy on the CPU, cupy on a GPU (`t.xp.exp(t.data)`)."""
         return backend.xp_for(self.device)
 
     @property
@@ -81,17 +83,28 @@ class Tensor:
         if flag and not _is_float(self.dtype):
             raise RuntimeError(f"only floating-point tensors can require grad; this one is {self.dtype} "
                                "(convert it first with .float())")
-        if not flag and self._ctx is not None:
+        if not flag and self._node is not None:
             raise RuntimeError("requires_grad can only be switched off on a leaf; use .detach()")
         self._requires_grad = bool(flag)
 
     @property
     def is_leaf(self):
-        return self._ctx is None
+        return self._node is None
 
     @property
     def grad_fn(self):
-        return self._ctx
+        """The autograd Node that made this tensor (its op's `name`, its `inputs`), None for a leaf."""
+        return self._node
+
+    @property
+    def version(self):
+        """How many times the data was changed in place (shared with views of the same memory)."""
+        return self._version[0]
+
+    def mark_modified(self):
+        """Record that `.data` was changed in place outside autograd (an optimizer step, a load), so a
+        backward that saved the old value raises instead of silently using the new one."""
+        self._version[0] += 1
 
     def requires_grad_(self, flag=True):
         self.requires_grad = flag
@@ -99,7 +112,7 @@ class Tensor:
 
     def retain_grad(self):
         """Keep `.grad` on this non-leaf tensor too after backward (leaves always keep it)."""
-        self._retains_grad = self._ctx is not None
+        self._retains_grad = self._node is not None
         return self
 
     def zero_grad(self):
@@ -108,8 +121,7 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (`grad` = upstream gradient)."""
-        from .autograd import run_backward
-        run_backward([self], [grad], retain_graph or create_graph, create_graph)
+        autograd.run_backward([self], [grad], retain_graph or create_graph, create_graph)
 
     def detach(self):
         """The same data (no copy) cut from the graph."""
@@ -144,10 +156,8 @@ class Tensor:
                 except TypeError:
                     raise ValueError(f"to: {target!r} is neither a device ('cpu', 'cuda', 'cuda:N') nor "
                                      "a dtype (tt.float32, 'float64', ...)") from None
-        from .ops.elementwise import cast
-        from .ops.shape import to_device
-        result = self if device is None else to_device(self, backend.parse_device(device))
-        return result if dtype is None else cast(result, np.dtype(dtype))
+        result = self if device is None else ops.to_device(self, backend.parse_device(device))
+        return result if dtype is None else ops.cast(result, np.dtype(dtype))
 
     def cpu(self):
         return self.to("cpu")
@@ -192,8 +202,6 @@ class Tensor:
             raise TypeError(f"a {self.dtype} tensor cannot be used as an index")
         return int(self.item())
 
-    __hash__ = object.__hash__   # tensors are hashed by identity (== is elementwise)
-
     def __repr__(self):
         body = np.array2string(backend.move(self.data, "cpu"), separator=", ", precision=4,
                                prefix="tensor(")
@@ -202,16 +210,13 @@ class Tensor:
             extras.append(f"device='{self.device}'")
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype={self.dtype}")
-        if self._ctx is not None:
-            extras.append(f"grad_fn={self._ctx!r}")
+        if self._node is not None:
+            extras.append(f"grad_fn={self._node!r}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     # ------------------------------------------------------------------ in place
-    def _bump_version(self):
-        self._version[0] += 1
-
     def _update_in_place(self, other, compute, write):
         """Shared logic of += -= *= /= and item assignment.
 
@@ -219,49 +224,280 @@ class Tensor:
         takes its place in the graph (earlier nodes still point at the old node). Otherwise `write()`
         changes the array itself. Either way the version goes up, so a backward that saved the old
         value raises instead of using a wrong one."""
-        from .autograd import is_grad_enabled
         other_requires_grad = isinstance(other, Tensor) and other.requires_grad
-        if is_grad_enabled() and (self.requires_grad or other_requires_grad):
-            if self._ctx is None and self.requires_grad:
+        if autograd.is_grad_enabled() and (self.requires_grad or other_requires_grad):
+            if self._node is None and self.requires_grad:
                 raise RuntimeError(
                     f"a leaf tensor that requires grad (shape {tuple(self.shape)}) cannot be changed in "
                     "place while gradients are recorded; do it inside `with tt.no_grad():`")
             old = Tensor._from_array(self.data, self.device)   # the value before, as its own tensor
-            old._ctx, old._requires_grad = self._ctx, self.requires_grad
+            old._node, old._requires_grad = self._node, self.requires_grad
             new = compute(old)
-            self.data, self._ctx, self._requires_grad = new.data, new._ctx, True
-            new._ctx._output = weakref.ref(self)
+            self.data, self._node, self._requires_grad = new.data, new._node, True
+            new._node.set_output(self)
         else:
             write()
         self._version[0] += 1
         return self
 
-    def _inplace_arithmetic(self, op_name, ufunc_name, other):
-        from . import ops
-
+    def _inplace_arithmetic(self, op, ufunc_name, other):
         def write():
             value = other.data if isinstance(other, Tensor) else other
-            getattr(self._xp, ufunc_name)(self.data, value, out=self.data)
-        return self._update_in_place(other, lambda old: getattr(ops, op_name)(old, other), write)
+            getattr(self.xp, ufunc_name)(self.data, value, out=self.data)
+        return self._update_in_place(other, lambda old: op(old, other), write)
 
     def __iadd__(self, other):
-        return self._inplace_arithmetic("add", "add", other)
+        return self._inplace_arithmetic(ops.add, "add", other)
 
     def __isub__(self, other):
-        return self._inplace_arithmetic("sub", "subtract", other)
+        return self._inplace_arithmetic(ops.sub, "subtract", other)
 
     def __imul__(self, other):
-        return self._inplace_arithmetic("mul", "multiply", other)
+        return self._inplace_arithmetic(ops.mul, "multiply", other)
 
     def __itruediv__(self, other):
-        return self._inplace_arithmetic("div", "divide", other)
+        return self._inplace_arithmetic(ops.div, "divide", other)
 
     def __setitem__(self, key, value):
-        from .ops.shape import setitem
-
         def write():
             self.data[_raw_key(key)] = value.data if isinstance(value, Tensor) else value
-        return self._update_in_place(value, lambda old: setitem(old, key, value), write)
+        return self._update_in_place(value, lambda old: ops.setitem(old, key, value), write)
+
+    # ------------------------------------------------------------------ operators (each one op of ops/)
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __eq__(self, other):
+        return ops.equal(self, other)
+
+    def __ne__(self, other):
+        return ops.not_equal(self, other)
+
+    def __lt__(self, other):
+        return ops.less(self, other)
+
+    def __le__(self, other):
+        return ops.less_equal(self, other)
+
+    def __gt__(self, other):
+        return ops.greater(self, other)
+
+    def __ge__(self, other):
+        return ops.greater_equal(self, other)
+
+    __hash__ = object.__hash__   # tensors are hashed by identity (== is elementwise)
+
+    def __getitem__(self, key):
+        return ops.getitem(self, key)
+
+    # ------------------------------------------------------------------ methods (each one op of ops/)
+    def add(self, other):
+        return ops.add(self, other)
+
+    def sub(self, other):
+        return ops.sub(self, other)
+
+    def mul(self, other):
+        return ops.mul(self, other)
+
+    def div(self, other):
+        return ops.div(self, other)
+
+    def neg(self):
+        return ops.neg(self)
+
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def log1p(self):
+        return ops.log1p(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def sin(self):
+        return ops.sin(self)
+
+    def cos(self):
+        return ops.cos(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return ops.leaky_relu(self, negative_slope)
+
+    def erf(self):
+        return ops.erf(self)
+
+    def gelu(self, approximate="none"):
+        return ops.gelu(self, approximate)
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        return ops.softplus(self, beta, threshold)
+
+    def maximum(self, other):
+        return ops.maximum(self, other)
+
+    def minimum(self, other):
+        return ops.minimum(self, other)
+
+    def clip(self, min=None, max=None):
+        return ops.clip(self, min, max)
+
+    def equal(self, other):
+        return ops.equal(self, other)
+
+    def not_equal(self, other):
+        return ops.not_equal(self, other)
+
+    def less(self, other):
+        return ops.less(self, other)
+
+    def less_equal(self, other):
+        return ops.less_equal(self, other)
+
+    def greater(self, other):
+        return ops.greater(self, other)
+
+    def greater_equal(self, other):
+        return ops.greater_equal(self, other)
+
+    def clone(self):
+        return ops.clone(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return ops.var(self, axis, keepdims, ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return ops.std(self, axis, keepdims, ddof)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.min(self, axis, keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return ops.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis=-1):
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return ops.log_softmax(self, axis)
+
+    def argmax(self, axis=None, keepdims=False):
+        return ops.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return ops.argmin(self, axis, keepdims)
+
+    def sum_to(self, shape):
+        return autograd.sum_to(self, shape)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def flatten(self, start_axis=0, end_axis=-1):
+        return ops.flatten(self, start_axis, end_axis)
+
+    def broadcast_to(self, shape):
+        return ops.broadcast_to(self, shape)
+
+    def expand(self, *sizes):
+        return ops.expand(self, *sizes)
+
+    def transpose(self, *axes):
+        return ops.transpose(self, *axes)
+
+    @property
+    def T(self):
+        return ops.transpose(self)
+
+    def permute(self, *axes):
+        return ops.permute(self, *axes)
+
+    def swapaxes(self, axis1, axis2):
+        return ops.swapaxes(self, axis1, axis2)
+
+    def squeeze(self, axis=None):
+        return ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return ops.unsqueeze(self, axis)
+
+    def contiguous(self):
+        return ops.contiguous(self)
+
+    def split(self, split_size_or_sections, axis=0):
+        return ops.split(self, split_size_or_sections, axis)
+
+    def chunk(self, chunks, axis=0):
+        return ops.chunk(self, chunks, axis)
 
 
 def _raw_key(key):
@@ -296,23 +532,7 @@ def _to_array(data, dtype, device):
         return xp.asarray(array, dtype=dtype)
 
 
-def attach_operations(ops):
-    """Make the ops methods and operators of Tensor: x.exp() is ops.exp(x), a + b is ops.add(a, b)."""
-    for name in ops.TENSOR_METHODS:
-        setattr(Tensor, name, getattr(ops, name))
-    operators = {
-        "add": ops.add, "sub": ops.sub, "mul": ops.mul, "truediv": ops.div, "pow": ops.pow,
-        "matmul": ops.matmul,
-    }
-    for name, op in operators.items():
-        setattr(Tensor, f"__{name}__", lambda a, b, op=op: op(a, b))
-        setattr(Tensor, f"__r{name}__", lambda a, b, op=op: op(b, a))
-    comparisons = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
-                   "ge": "greater_equal"}
-    for name, op_name in comparisons.items():
-        if hasattr(ops, op_name):
-            setattr(Tensor, f"__{name}__", lambda a, b, op=getattr(ops, op_name): op(a, b))
-    Tensor.__neg__ = ops.neg
-    Tensor.__getitem__ = ops.getitem
-    Tensor.view = ops.reshape
-    Tensor.T = property(lambda x: ops.transpose(x))
+# The engine's one import seam. autograd.py and ops/ build on Tensor (so they import this module), and
+# Tensor's methods call them (so this module needs them). Importing them here, once the class exists,
+# closes the circle in one place: the methods above look `ops` and `autograd` up when they run.
+from . import autograd, ops  # noqa: E402

@@ -1,6 +1,8 @@
 """Adam and AdamW: steps scaled per element by running averages of the gradient and its square."""
 import math
 
+from tinytensor.ops import fast
+
 from .optimizer import Optimizer
 
 
@@ -30,7 +32,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
+                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(param),
@@ -43,24 +45,42 @@ class Adam(Optimizer):
                     param *= 1 - lr * weight_decay
                 elif weight_decay:
                     g = g + weight_decay * param
-                scratch = self._scratch_like(param)
-                m *= beta1                                      # m = beta1 m + (1 - beta1) g
-                xp.multiply(g, 1 - beta1, out=scratch)
-                m += scratch
-                v *= beta2                                      # v = beta2 v + (1 - beta2) g^2
-                xp.multiply(g, g, out=scratch)
-                scratch *= 1 - beta2
-                v += scratch
-                if amsgrad:
-                    v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                denom = xp.sqrt(v, out=scratch)                 # sqrt(v) / sqrt(1 - beta2^t) + eps
-                denom *= 1 / math.sqrt(1 - beta2 ** t)
-                denom += eps
-                update = xp.divide(m, denom, out=scratch)       # m / denom * lr / (1 - beta1^t)
-                update *= lr / (1 - beta1 ** t)
-                param -= update
-                p._bump_version()
+                # Bias correction: step size lr / (1 - beta1^t), denominator sqrt(v / (1 - beta2^t)) + eps.
+                step_size, v_scale = lr / (1 - beta1 ** t), 1 / math.sqrt(1 - beta2 ** t)
+                max_v = state.get("max_exp_avg_sq")
+                if fast.enabled():
+                    adam_update_in_place(xp, param, g, m, v, max_v, beta1, beta2, step_size, v_scale, eps,
+                                         self._scratch_like(param))
+                else:
+                    m *= beta1
+                    m += (1 - beta1) * g
+                    v *= beta2
+                    v += (1 - beta2) * g * g
+                    if max_v is not None:
+                        max_v[...] = xp.maximum(max_v, v)
+                        v = max_v
+                    param -= step_size * m / (xp.sqrt(v) * v_scale + eps)
+                p.mark_modified()
         return loss
+
+
+def adam_update_in_place(xp, param, g, m, v, max_v, beta1, beta2, step_size, v_scale, eps, scratch):
+    """The update of Adam.step without temporaries, through one work array kept between steps."""
+    m *= beta1                                      # m = beta1 m + (1 - beta1) g
+    xp.multiply(g, 1 - beta1, out=scratch)
+    m += scratch
+    v *= beta2                                      # v = beta2 v + (1 - beta2) g^2
+    xp.multiply(g, g, out=scratch)
+    scratch *= 1 - beta2
+    v += scratch
+    if max_v is not None:                           # amsgrad: the largest v so far
+        v = xp.maximum(max_v, v, out=max_v)
+    denom = xp.sqrt(v, out=scratch)                 # sqrt(v) v_scale + eps
+    denom *= v_scale
+    denom += eps
+    update = xp.divide(m, denom, out=scratch)
+    update *= step_size
+    param -= update
 
 
 class AdamW(Adam):

@@ -2,8 +2,10 @@
 
 A parameter group is a dict: {"params": [...], "lr": ..., other settings}. Settings missing from a
 group come from the optimizer's defaults, so `[{"params": decay}, {"params": no_decay, "weight_decay":
-0}]` gives biases and norms their own weight decay. Updates change `p.data` in place with array ufuncs
-(`out=`), reusing one scratch array per shape instead of making temporaries.
+0}]` gives biases and norms their own weight decay. Updates change `p.data` in place. Each step is
+written first as its formula; while tt.ops.fast.enabled() it runs an in-place twin beside it instead,
+which reuses one scratch array per shape rather than making temporaries (same values, checked in
+tests/tinytensor/test_fused.py).
 """
 import tinytensor as tt
 from tinytensor import backend
@@ -84,7 +86,7 @@ class Optimizer:
             for p in group["params"]:
                 if p in self.state:
                     state[index[id(p)]] = {
-                        name: tt.Tensor._from_array(value, p.device) if backend.is_array(value) else value
+                        name: tt.as_tensor(value) if backend.is_array(value) else value
                         for name, value in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 

@@ -1,4 +1,6 @@
 """Stochastic gradient descent, with momentum (heavy-ball or Nesterov) and L2 weight decay."""
+from tinytensor.ops import fast
+
 from .optimizer import Optimizer
 
 
@@ -28,7 +30,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p._xp, p.data, p.grad.data    # g is never written to
+                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
                 if weight_decay:
                     g = g + weight_decay * param
                 if momentum:
@@ -40,8 +42,15 @@ class SGD(Optimizer):
                         buf *= momentum
                         buf += g if dampening == 0 else (1 - dampening) * g
                     g = g + momentum * buf if nesterov else buf
-                scratch = self._scratch_like(param)
-                xp.multiply(g, lr, out=scratch)
-                xp.subtract(param, scratch, out=param)
-                p._bump_version()
+                if fast.enabled():
+                    sgd_update_in_place(xp, param, g, lr, self._scratch_like(param))
+                else:
+                    param -= lr * g
+                p.mark_modified()
         return loss
+
+
+def sgd_update_in_place(xp, param, g, lr, scratch):
+    """param -= lr * g without a temporary: lr * g goes into a work array kept between steps."""
+    xp.multiply(g, lr, out=scratch)
+    xp.subtract(param, scratch, out=param)

@@ -1,4 +1,5 @@
 """Every example script runs end to end with tiny settings and writes its plot (each in a few seconds)."""
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -150,3 +151,27 @@ def test_autoencoder_and_its_resume(shared_data, tmp_path, capsys):
     assert run_example("autoencoder", *common, "--epochs", 2, "--resume") < test_mse
     assert f"resuming from {tmp_path / 'checkpoint.npz'} after epoch 1" in capsys.readouterr().out
     assert tt.load(tmp_path / "checkpoint.npz")["epoch"] == 2
+
+
+def test_draw_graph_writes_dot_and_picture(tmp_path):
+    dot_path, picture = run_example("draw_graph", "--out-dir", tmp_path, "--format", "svg")
+    text = dot_path.read_text()
+    assert text.startswith("digraph") and "layers.1.weight" in text and "|grad|" in text
+    assert picture is None or "<svg" in picture.read_text()
+
+
+def test_train_mnist_compares_optimizers(shared_data, tmp_path, capsys):
+    rows = run_example("train_mnist", "--limit", 512, "--epochs", 1, "--compare-optimizers", "sgd,adam",
+                       "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
+    assert [row[0] for row in rows] == ["sgd", "adam"]
+    assert all(0.3 < row[4] <= 1 for row in rows)
+    assert (tmp_path / "mnist_mlp_optimizers.png").stat().st_size > 10_000
+    assert re.search(r"^ *optimizer +train acc", capsys.readouterr().out, flags=re.M)
+
+
+def test_deep_activations_sigmoid_gradients_vanish(shared_data, tmp_path):
+    rows = run_example("experiments/deep_activations", "--limit", 512, "--steps", 5, "--depth", 6,
+                       "--width", 32, "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
+    ratios = {row[0]: float(row[3]) for row in rows}          # |grad| of the first layer / the last
+    assert ratios["sigmoid"] < 0.01 < ratios["relu"]
+    assert (tmp_path / "deep_activations.png").stat().st_size > 10_000

@@ -129,11 +129,22 @@ def test_batch_norm_eval_uses_running_statistics(rng, device):
     np.testing.assert_allclose(layer.running_mean.numpy(), [0.5, -1.0, 2.0])    # not updated in eval
 
 
+@pytest.mark.parametrize("layer, shape", [(nn.Linear(3, 2), (4, 3)), (nn.Conv2d(1, 2, 3), (1, 1, 5, 5)),
+                                          (nn.LayerNorm(3), (2, 3)), (nn.BatchNorm1d(3), (4, 3))])
+def test_float64_data_into_a_float32_layer_is_a_clear_error(layer, shape):
+    """As in PyTorch: no silent float64 model; the message names both dtypes and how to convert."""
+    x = tt.ones(*shape, dtype=tt.float64)
+    with pytest.raises(TypeError, match=r"the input is float64 but the \w+ is float32.*\.float\(\)"):
+        layer(x)
+    assert layer(x.float()).dtype == tt.float32
+    assert layer.to(tt.float64)(x).dtype == tt.float64
+
+
 def test_batch_norm_cumulative_average_and_shape_error(rng):
     layer = nn.BatchNorm1d(2, momentum=None)
     batches = [rng.standard_normal((4, 2)) for _ in range(2)]
     for batch in batches:
-        layer(tt.tensor(batch))
+        layer(tt.tensor(batch, dtype=tt.float32))
     np.testing.assert_allclose(layer.running_mean.numpy(), np.mean([b.mean(0) for b in batches], axis=0),
                                rtol=1e-5)
     with pytest.raises(ValueError, match=r"BatchNorm1d\(2\).*2 channels on axis 1, got shape \(4, 3\)"):
@@ -309,6 +320,6 @@ def test_init_functions():
 
 def test_init_writes_in_place_under_no_grad():
     p = nn.Parameter(tt.zeros(3, 3))
-    data, version = p.data, p._version[0]
+    data, version = p.data, p.version
     nn.init.ones_(p)
-    assert p.data is data and (p.data == 1).all() and p._version[0] > version
+    assert p.data is data and (p.data == 1).all() and p.version > version

@@ -123,6 +123,34 @@ def test_python_scalars_keep_float32(device):
         assert y.dtype == tt.float32
 
 
+@pytest.mark.parametrize("op", [tt.add, tt.sub, tt.mul, tt.div, tt.pow, tt.maximum, tt.minimum,
+                                lambda a, b: tt.where(a > 0, a, b)])
+def test_mixed_float_dtypes_promote_and_grads_keep_each_inputs_dtype(op, device, rng):
+    """float32 with float64 computes in float64 (NumPy and PyTorch); each gradient has its input's dtype."""
+    a = tt.tensor(rng.uniform(0.5, 2, (2, 3)), dtype=tt.float32, device=device, requires_grad=True)
+    b = tt.tensor(rng.uniform(0.5, 2, (3,)), dtype=tt.float64, device=device, requires_grad=True)
+    for y in (op(a, b), op(b, a)):
+        assert y.dtype == tt.float64
+        a.grad = b.grad = None
+        y.sum().backward()
+        assert a.grad.dtype == tt.float32 and a.grad.shape == (2, 3)
+        assert b.grad.dtype == tt.float64 and b.grad.shape == (3,)
+    want = op(a.detach().double(), b.detach()).numpy()
+    np.testing.assert_allclose(op(a, b).detach().numpy(), want, rtol=1e-15)
+
+
+def test_integers_and_numpy_scalars_do_not_upcast_a_float32_tensor(device):
+    """As in PyTorch: a float tensor with an int tensor keeps its float dtype (NumPy would give float64),
+    and NumPy scalars count as Python numbers."""
+    x = tt.tensor([1.0, 2.0], device=device, requires_grad=True)
+    counts = tt.tensor([3, 4], device=device)
+    for y in (x * counts, counts + x, x + np.float64(0.5), np.float64(2) * x, x / np.int64(2)):
+        assert y.dtype == tt.float32
+    (x * counts).sum().backward()
+    assert x.grad.dtype == tt.float32 and x.grad.tolist() == [3.0, 4.0]
+    assert (counts + tt.tensor([1, 1], dtype=tt.int32, device=device)).dtype == tt.int64
+
+
 def test_reflected_operators(device):
     x = tt.tensor([1.0, 2.0, 4.0], device=device, dtype=tt.float64, requires_grad=True)
     y = (1 - x) + (8 / x) + (2 ** x)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
+from tinytensor import nn
 from tinytensor.ops.loss import cross_entropy_composite
 from tinytensor.ops.nn import layer_norm_composite, linear_composite
 
@@ -64,3 +65,73 @@ def test_cross_entropy_fused_matches_composite_spatial(device, rng):
     assert_agree(lambda z: tt.cross_entropy(z, target, label_smoothing=0.1, reduction="none"),
                  lambda z: cross_entropy_composite(z, target, label_smoothing=0.1, reduction="none"),
                  [rng.standard_normal((2, 3, 4, 2))], device)
+
+
+# ----------------------------------------------------------------------------------- fast kernels
+# Each in-place twin in tinytensor/ops/fast.py (and the optimizers' in-place updates) against the plain
+# formula that the same forward runs inside `tt.ops.fast.disabled()`.
+
+FAST_FORWARDS = {
+    "sigmoid": tt.sigmoid,
+    "softplus": tt.softplus,
+    "softplus_beta": lambda x: tt.softplus(x, beta=2.0, threshold=3.0),
+    "gelu": tt.gelu,
+    "gelu_tanh": lambda x: tt.gelu(x, approximate="tanh"),
+    "softmax": lambda x: tt.softmax(x, 0),
+    "log_softmax": lambda x: tt.log_softmax(x, -1),
+    "layer_norm": lambda x: tt.layer_norm(x, 5),
+}
+
+
+@pytest.mark.parametrize("dtype", [tt.float64, tt.float32])
+@pytest.mark.parametrize("name", FAST_FORWARDS)
+def test_fast_kernel_matches_its_plain_formula(name, dtype, device, rng):
+    op = FAST_FORWARDS[name]
+    x = rng.standard_normal((3, 4, 5)) * 4
+    x[0, 0, :] = [-100.0, -30.0, 0.0, 30.0, 100.0]              # far tails: overflow handled the same
+    inputs = [tt.tensor(x, dtype=dtype, device=device, requires_grad=True) for _ in range(2)]
+    fast_y = op(inputs[0])
+    with tt.ops.fast.disabled():
+        assert not tt.ops.fast.enabled()
+        plain_y = op(inputs[1])
+    assert tt.ops.fast.enabled()
+    assert fast_y.dtype == plain_y.dtype == dtype
+    tolerance = 1e-14 if dtype == tt.float64 else 1e-6
+    np.testing.assert_allclose(fast_y.detach().numpy(), plain_y.detach().numpy(), rtol=tolerance,
+                               atol=tolerance)
+    for y in (fast_y, plain_y):
+        (y * y).sum().backward()
+    np.testing.assert_allclose(inputs[0].grad.numpy(), inputs[1].grad.numpy(), rtol=10 * tolerance,
+                               atol=10 * tolerance)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: nn.optim.SGD(ps, lr=0.1),
+    lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.3),
+    lambda ps: nn.optim.Adam(ps, lr=0.01),
+    lambda ps: nn.optim.Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
+    lambda ps: nn.optim.AdamW(ps, lr=0.01, betas=(0.8, 0.99)),
+])
+def test_optimizer_in_place_update_matches_its_formula(make, device, rng):
+    """Five steps with random gradients: the in-place update with its scratch array (the default) and
+    the plain formula give the same parameters and state."""
+    start = rng.standard_normal((2, 12)), rng.standard_normal(4)
+    grads = [[rng.standard_normal(a.shape) for a in start] for _ in range(5)]
+    results = []
+    for plain in (False, True):
+        params = [nn.Parameter(tt.tensor(a, dtype=tt.float64, device=device)) for a in start]
+        optimizer = make(params)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = tt.tensor(g, dtype=tt.float64, device=device)
+            if plain:
+                with tt.ops.fast.disabled():
+                    optimizer.step()
+            else:
+                optimizer.step()
+        state = [v for p in params for v in optimizer.state.get(p, {}).values() if hasattr(v, "shape")]
+        results.append([p.detach().numpy() for p in params] + [tt.tensor(v).numpy() for v in state])
+    assert len(results[0]) == len(results[1]) >= 2
+    for fast_value, plain_value in zip(*results):
+        np.testing.assert_allclose(fast_value, plain_value, rtol=1e-13, atol=1e-15)

@@ -48,6 +48,15 @@ def test_float32_stays_float32(device, rng):
     assert a.grad.dtype == tt.float32 and b.grad.dtype == tt.float32
 
 
+def test_mixed_float_dtypes_are_an_error_naming_both(device):
+    a, b = tt.ones(2, 3, device=device), tt.ones(3, 2, dtype=tt.float64, device=device)
+    with pytest.raises(TypeError, match="matmul: the left operand is float32 but the right operand is "
+                                        r"float64.*\.to\(dtype\)"):
+        a @ b
+    with pytest.raises(TypeError, match="left operand is float64 but the right operand is float32"):
+        b @ a
+
+
 @pytest.mark.parametrize("shapes, message", [
     (((32, 784), (256, 10)), r"matmul: shapes \(32, 784\) and \(256, 10\) do not align: 784 != 256 "
                              r"\(inner dimensions must match\)"),

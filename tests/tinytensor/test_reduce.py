@@ -38,10 +38,10 @@ REDUCTIONS = {
 }
 
 
-# With axis=() each output is one element: ddof=1 has no degrees of freedom and std has an infinite
-# slope there, so those two pairs are left out.
+# With axis=() each output is one element: ddof=1 has no degrees of freedom there, so that pair is left
+# out. (std there has zero spread: its gradient is 0, and so are the finite differences.)
 REDUCTION_CASES = [(name, axis) for name in REDUCTIONS for axis in AXES
-                   if not (name in ("var_ddof1", "std") and axis == ())]
+                   if not (name == "var_ddof1" and axis == ())]
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -149,6 +149,31 @@ def test_var_std_known_values(device):
     assert x.var().item() == pytest.approx(1.25)                 # mean 2.5; (2.25+0.25+0.25+2.25)/4
     assert x.var(axis=1, ddof=1).item() == pytest.approx(5 / 3)
     assert x.std(axis=-1).item() == pytest.approx(1.25 ** 0.5)
+
+
+@pytest.mark.parametrize("shape, axis", [((1, 3), 0), ((4,), None), ((2, 5), 1)])
+def test_std_without_spread_has_zero_gradient(shape, axis, device):
+    """An axis of length 1 or a constant input: zero gradient (PyTorch's convention), not NaN."""
+    x = tt.full(shape, 2.5, dtype=tt.float64, device=device, requires_grad=True)
+    (first,) = tt.grad(x.std(axis).sum(), x, create_graph=True)
+    assert first.tolist() == np.zeros(shape).tolist()
+    (second,) = tt.grad((first * first).sum() + first.sum(), x, allow_unused=True)
+    assert second is None or second.tolist() == np.zeros(shape).tolist()
+
+
+def test_std_gradient_beside_a_flat_row_is_still_right(device, rng):
+    x = rng.standard_normal((3, 4))
+    x[1] = 0.7                                                  # one row without spread
+    check_op(lambda x: x.std(axis=1, ddof=1), lambda x: np.std(x, axis=1, ddof=1), x, device=device)
+
+
+def test_mean_of_nothing_is_nan_without_a_warning(device, recwarn):
+    assert np.isnan(tt.zeros(0, device=device).mean().item())
+    assert np.isnan(tt.zeros(3, 0, device=device).mean(axis=1).numpy()).all()
+    x = tt.zeros(0, 2, device=device, requires_grad=True)
+    x.mean(axis=0).sum().backward()
+    assert x.grad.shape == (0, 2)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_mean_gradient_is_one_over_count(device):

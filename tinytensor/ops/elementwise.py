@@ -7,17 +7,15 @@ zero, which is exactly right away from the kinks.
 import contextlib
 import math
 
+from .. import numerics
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import constant, operands
+from . import fast
+from .common import constant, operands, promoted_dtype
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "abs", "exp", "log", "log1p", "sqrt", "sin", "cos",
            "tanh", "sigmoid", "relu", "leaky_relu", "erf", "gelu", "softplus", "maximum", "minimum", "clip",
            "where", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "clone", "cast"]
-TENSOR_METHODS = ["add", "sub", "mul", "div", "neg", "pow", "abs", "exp", "log", "log1p", "sqrt", "sin",
-                  "cos", "tanh", "sigmoid", "relu", "leaky_relu", "erf", "gelu", "softplus", "maximum",
-                  "minimum", "clip", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                  "clone"]
 
 
 def _shape(value):
@@ -30,6 +28,16 @@ def broadcasting(name, ufunc, a, b):
         return ufunc(a, b)
     except ValueError:
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
+
+
+def promoted(a, b):
+    """Both operands of an elementwise op as Tensors of one dtype (see promoted_dtype). The narrower one
+    goes through `cast`, whose backward casts the gradient back: a float32 input gets a float32 grad."""
+    a, b = operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.dtype == b.dtype:
+        return a, b
+    dtype = promoted_dtype(a, b)
+    return cast(a, dtype), cast(b, dtype)
 
 
 def quiet(xp, **kinds):
@@ -249,13 +257,8 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
-        # For x << 0, exp(-x) overflows to inf and y = 1 / inf = 0: the right limit, so the overflow
-        # warning is silenced. Four passes over memory, one new array.
-        y = xp.negative(x, out=xp.empty_like(x))      # out=: an array even when x is 0-d
-        with quiet(xp, over="ignore"):
-            xp.exp(y, out=y)
-        y += 1
-        xp.reciprocal(y, out=y)
+        with quiet(xp, over="ignore"):        # x << 0: exp(-x) = inf, y = 1 / inf = 0, the right limit
+            y = fast.sigmoid(xp, x) if fast.enabled() else 1 / (1 + xp.exp(-x))
         ctx.save_for_backward(y)
         return y
 
@@ -296,77 +299,13 @@ class LeakyRelu(Function):
         return grad * scale, None
 
 
-# erf(x) by W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969), three ranges of |x|,
-# each accurate to about 1e-16 in float64. For |x| > 0.46875 they give erfc(|x|) = exp(-x^2) R(|x|).
-_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03,
-          1.85777706184603153e-1)
-_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
-_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01, 2.98635138197400131e02,
-          8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03,
-          2.15311535474403846e-8)
-_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03,
-          3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03)
-_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1, 1.60837851487422766e-2,
-          6.58749161529837803e-4, 1.63153871373020978e-2)
-_ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1, 6.05183413124413191e-2,
-          2.33520497626869185e-3)
-
-
-def _rational(t, num, den):
-    """(num[-1] t^n + num[0] t^(n-1) + ... + num[n-1]) / (t^n + den[0] t^(n-1) + ... + den[n-1]),
-    Cody's layout: the leading numerator coefficient is stored last. Horner's rule, in place."""
-    top, bottom = t * num[-1], t.copy()
-    for p, q in zip(num[:len(den) - 1], den[:-1]):
-        top += p
-        top *= t
-        bottom += q
-        bottom *= t
-    top += num[len(den) - 1]
-    bottom += den[-1]
-    top /= bottom
-    return top
-
-
-def erf_array(x, xp):
-    """erf of a float array (float64-accurate to ~1e-15), on NumPy or CuPy; same dtype as x."""
-    if xp.__name__ == "cupy":
-        from cupyx.scipy.special import erf as cupy_erf
-        return cupy_erf(x)
-    if x.ndim == 0:                                   # keep every step below an array, not a scalar
-        return erf_array(x.reshape(1), xp).reshape(())
-    y = xp.abs(x, out=xp.empty_like(x))
-    xp.minimum(y, 30.0, out=y)                        # erfc(30) < 1e-300
-    near_zero = xp.clip(x, -0.46875, 0.46875)
-    small = _rational(near_zero * near_zero, _ERF_A, _ERF_B)
-    small *= near_zero                                # erf(x) for |x| <= 0.46875
-    # Beyond that, erfc(y) = exp(-y^2) R(y) with R rational in y up to 4 and in 1/y^2 above 4.
-    erf = _rational(xp.clip(y, 0.46875, 4.0), _ERF_C, _ERF_D)
-    use_small = y <= 0.46875
-    if (y > 4.0).any():                               # rare in practice: skip the work when absent
-        big = xp.maximum(y, 4.0)
-        inv_square = big * big
-        xp.reciprocal(inv_square, out=inv_square)
-        tail = _rational(inv_square, _ERF_P, _ERF_Q)
-        tail *= inv_square
-        xp.subtract(1 / math.sqrt(math.pi), tail, out=tail)
-        tail /= big
-        erf = xp.where(y <= 4.0, erf, tail)
-    decay = xp.multiply(y, y, out=y)
-    xp.negative(decay, out=decay)
-    xp.exp(decay, out=decay)                          # exp(-y^2)
-    erf *= decay                                      # erfc(|x|)
-    xp.subtract(1, erf, out=erf)
-    erf *= xp.sign(x)
-    return xp.where(use_small, small, erf)
-
-
 class Erf(Function):
     """y = erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt        dy/dx = 2/sqrt(pi) exp(-x^2)"""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return erf_array(x, ctx.xp)
+        return numerics.erf(x, ctx.xp)          # tinytensor/numerics.py: the method and its accuracy
 
     @staticmethod
     def backward(ctx, grad):
@@ -392,18 +331,12 @@ class Gelu(Function):
         ctx.save_for_backward(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            cdf = xp.multiply(x, x, out=xp.empty_like(x))
-            cdf *= _GELU_CUBIC
-            cdf += 1
-            cdf *= x
-            cdf *= _SQRT_2_OVER_PI                  # u
-            xp.tanh(cdf, out=cdf)
-        else:
-            cdf = erf_array(x * _SQRT_HALF, xp)
-        cdf += 1
-        cdf *= 0.5                                  # Phi(x)
-        cdf *= x
-        return cdf
+            if fast.enabled():
+                return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)
+            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)))
+        if fast.enabled():
+            return fast.gelu_erf(xp, x, _SQRT_HALF)
+        return 0.5 * x * (1 + numerics.erf(x * _SQRT_HALF, xp))
 
     @staticmethod
     def backward(ctx, grad):
@@ -426,11 +359,10 @@ class Softplus(Function):
         ctx.beta, ctx.threshold = beta, threshold
         bx = x * beta if beta != 1 else x
         # log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)): the exp never overflows.
-        y = xp.abs(bx, out=xp.empty_like(x))
-        xp.negative(y, out=y)
-        xp.exp(y, out=y)
-        xp.log1p(y, out=y)
-        y += xp.maximum(bx, 0)
+        if fast.enabled():
+            y = fast.softplus(xp, bx)
+        else:
+            y = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
         if beta != 1:
             y /= beta
         return xp.where(bx > threshold, x, y)
@@ -542,19 +474,19 @@ class Cast(Function):
 # ----------------------------------------------------------------------------------- the functions
 
 def add(a, b):
-    return Add.apply(*operands(a, b))
+    return Add.apply(*promoted(a, b))
 
 
 def sub(a, b):
-    return Sub.apply(*operands(a, b))
+    return Sub.apply(*promoted(a, b))
 
 
 def mul(a, b):
-    return Mul.apply(*operands(a, b))
+    return Mul.apply(*promoted(a, b))
 
 
 def div(a, b):
-    return Div.apply(*operands(a, b))
+    return Div.apply(*promoted(a, b))
 
 
 def neg(x):
@@ -562,7 +494,7 @@ def neg(x):
 
 
 def pow(a, b):
-    return Pow.apply(*operands(a, b))
+    return Pow.apply(*promoted(a, b))
 
 
 def abs(x):
@@ -627,12 +559,12 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 def maximum(a, b):
     """Elementwise max; on ties the gradient is split evenly between a and b."""
-    return Maximum.apply(*operands(a, b))
+    return Maximum.apply(*promoted(a, b))
 
 
 def minimum(a, b):
     """Elementwise min = -max(-a, -b); on ties the gradient is split evenly between a and b."""
-    a, b = operands(a, b)
+    a, b = promoted(a, b)
     return -maximum(-a, -b)
 
 
@@ -648,15 +580,15 @@ def clip(x, min=None, max=None):
 
 def where(cond, a, b):
     """Elementwise a where cond is True, else b (cond a bool tensor or array; all three broadcast)."""
-    a, b = operands(a, b)
-    cond = cond.data if isinstance(cond, Tensor) else (a if isinstance(a, Tensor) else b)._xp.asarray(cond)
+    a, b = promoted(a, b)
+    cond = cond.data if isinstance(cond, Tensor) else (a if isinstance(a, Tensor) else b).xp.asarray(cond)
     if cond.dtype != bool:
         raise TypeError(f"where: the condition must be a bool tensor, got dtype {cond.dtype}")
     return Where.apply(cond, a, b)
 
 
 def _compare(name, ufunc_name, a, b):
-    return Comparison.apply(*operands(a, b), name, ufunc_name)
+    return Comparison.apply(*promoted(a, b), name, ufunc_name)
 
 
 def equal(a, b):

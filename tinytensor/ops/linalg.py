@@ -1,9 +1,8 @@
 """Matrix product with NumPy's rules: batch axes broadcast, 1-D operands act as a row or a column."""
 from ..autograd import Function
-from .common import operands
+from .common import check_same_float_dtype, operands
 
 __all__ = ["matmul"]
-TENSOR_METHODS = ["matmul"]
 
 
 class MatMul(Function):
@@ -49,4 +48,7 @@ class MatMul(Function):
 
 
 def matmul(a, b):
-    return MatMul.apply(*operands(a, b))
+    """a @ b; both operands must have the same float dtype (no silent float64 product)."""
+    a, b = operands(a, b)
+    check_same_float_dtype("matmul", "the left operand", a, "the right operand", b)
+    return MatMul.apply(a, b)

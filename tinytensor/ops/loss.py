@@ -4,14 +4,13 @@ cross_entropy is one fused Function for class-index targets (the hot path of eve
 `cross_entropy_composite` is the same loss from log_softmax and nll_loss, and
 tests/tinytensor/test_fused.py checks that both agree, with weights, ignore_index and label smoothing.
 """
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function
 from ..tensor import Tensor
 from .common import constant
 from .elementwise import clip, log, quiet, softplus
 from .reduce import log_softmax, softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
-TENSOR_METHODS = []
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -30,7 +29,7 @@ def _reduce(loss, reduction):
 def _raw(value, like):
     """The array of a Tensor, array or list, on like's device."""
     raw = value.data if isinstance(value, Tensor) else value
-    return raw if hasattr(raw, "dtype") else like._xp.asarray(raw)
+    return raw if hasattr(raw, "dtype") else like.xp.asarray(raw)
 
 
 def _same_shape(op, input, target):
@@ -96,11 +95,10 @@ class CrossEntropy(Function):
         xp = ctx.xp
         rows, classes = z.shape
         shifted = z - z.max(axis=1, keepdims=True)             # (rows, C), exp cannot overflow
-        p = xp.exp(shifted)
-        total = p.sum(axis=1, keepdims=True)
-        p /= total
-        log_p = shifted
-        log_p -= xp.log(total)                                  # stable log-softmax
+        e = xp.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)                    # (rows, 1)
+        p = e / total                                           # softmax
+        log_p = shifted - xp.log(total)                         # log-softmax, stable
         safe, row_weight = _row_weights(xp, target, weight, ignore_index, z.dtype)
         valid = target != ignore_index
         loss = -log_p[xp.arange(rows), safe] * row_weight       # (rows,)
@@ -123,7 +121,7 @@ class CrossEntropy(Function):
     def backward(ctx, grad):
         z, p = ctx.saved_tensors
         xp = ctx.xp
-        if is_grad_enabled():   # create_graph: softmax recomputed from z, so it carries z's graph
+        if ctx.create_graph:   # softmax recomputed from z, so the gradient carries z's graph
             p = softmax(z, 1)
         rows, classes = z.shape
         # a = the target distribution: (1 - s) weight[t] at the target class, s/C weight[c] everywhere.
@@ -177,7 +175,7 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     _check_reduction("nll_loss", reduction)
     x, flat, shape = _classes_last("nll_loss", log_probs, target, ignore_index)
     weight = _class_weight("nll_loss", weight, x.shape[1], log_probs)
-    xp = log_probs._xp
+    xp = log_probs.xp
     safe, row_weight = _row_weights(xp, flat, weight, ignore_index, log_probs.dtype)
     loss = -x[xp.arange(x.shape[0]), safe] * constant(row_weight, log_probs)       # (rows,)
     if reduction == "none":
@@ -196,7 +194,7 @@ def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, redu
     if not label_smoothing:
         return loss
     classes = logits.shape[axis]
-    xp = logits._xp
+    xp = logits.xp
     flat = _raw(target, logits).reshape(-1)
     weight = _class_weight("cross_entropy", weight, classes, logits)
     class_weight = xp.ones(classes, dtype=logits.dtype) if weight is None else weight

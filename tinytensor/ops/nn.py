@@ -8,16 +8,15 @@ times for free.
 """
 import math
 
-from ..autograd import Function, is_grad_enabled, no_grad
+from ..autograd import Function, no_grad
 from ..random import generator
 from ..tensor import Tensor
 from .elementwise import sqrt, where
-from .common import constant
+from .common import check_same_float_dtype, constant
 from .reduce import softmax
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
            "batch_norm", "scaled_dot_product_attention"]
-TENSOR_METHODS = []
 
 
 # ----------------------------------------------------------------------------------- linear
@@ -55,6 +54,13 @@ def _check_linear(x, weight, bias):
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {tuple(bias.shape)} but weight of shape "
                          f"{tuple(weight.shape)} needs a bias of shape ({weight.shape[0]},)")
+    _check_parameter_dtypes("linear", x, weight, bias)
+
+
+def _check_parameter_dtypes(op, x, weight, bias):
+    check_same_float_dtype(op, "the input", x, "the weight", weight)
+    if bias is not None:
+        check_same_float_dtype(op, "the bias", bias, "the weight", weight)
 
 
 def linear(x, weight, bias=None):
@@ -179,6 +185,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{group_channels * groups} ({group_channels} per group)")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"conv2d: bias has shape {tuple(bias.shape)}, expected ({out_channels},)")
+    _check_parameter_dtypes("conv2d", x, weight, bias)
     oh, ow = geometry[-1]
     cols = Im2Col.apply(x, geometry, 0)                                         # (N, C, kh, kw, OH, OW)
     # C is the outer axis of cols, so each group's channels are one contiguous block of rows.
@@ -261,7 +268,7 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1:
         return x * 0
-    xp = x._xp
+    xp = x.xp
     uniform = generator(x.device).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
     scale = xp.asarray(1 / (1 - p), dtype=x.dtype)
     mask = (uniform >= p).astype(x.dtype) * scale        # kept with probability 1 - p
@@ -278,6 +285,8 @@ def _norm_axes(x, normalized_shape, weight, bias):
     for name, param in (("weight", weight), ("bias", bias)):
         if param is not None and tuple(param.shape) != shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(param.shape)}, expected {shape}")
+        if param is not None:
+            check_same_float_dtype("layer_norm", "the input", x, f"the {name}", param)
     return tuple(range(x.ndim - len(shape), x.ndim))
 
 
@@ -288,12 +297,9 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, axes, eps):
         xp = ctx.xp
-        xhat = x - x.mean(axis=axes, keepdims=True)
-        rstd = (xhat * xhat).mean(axis=axes, keepdims=True)
-        rstd += eps
-        xp.sqrt(rstd, out=rstd)
-        xp.reciprocal(rstd, out=rstd)
-        xhat *= rstd
+        centred = x - x.mean(axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
+        xhat = centred * rstd
         ctx.save_for_backward(x, weight, xhat, rstd)
         ctx.axes, ctx.eps = axes, eps
         y = xhat * weight if weight is not None else xhat.copy()
@@ -305,7 +311,7 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         x, weight, xhat, rstd = ctx.saved_tensors
         axes = ctx.axes
-        if is_grad_enabled():   # create_graph: rebuild the statistics from x so they carry x's graph
+        if ctx.create_graph:   # rebuild the statistics from x so the gradient carries x's graph
             centred = x - x.mean(axes, keepdims=True)
             rstd = 1 / sqrt((centred * centred).mean(axes, keepdims=True) + ctx.eps)
             xhat = centred * rstd
@@ -349,6 +355,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if t is not None and tuple(t.shape) != (channels,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, but the input of shape "
                              f"{tuple(x.shape)} has {channels} channels on axis 1")
+        if t is not None:
+            check_same_float_dtype("batch_norm", "the input", x, f"the {name}", t)
     shape = (1, channels) + (1,) * (x.ndim - 2)            # broadcasts a (C,) vector over axis 1
     if training:
         axes = (0,) + tuple(range(2, x.ndim))
@@ -379,7 +387,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 def _mask_array(mask, like):
     raw = mask.data if isinstance(mask, Tensor) else mask
-    return raw if hasattr(raw, "dtype") else like._xp.asarray(raw)
+    return raw if hasattr(raw, "dtype") else like.xp.asarray(raw)
 
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
@@ -397,7 +405,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
                          f"share the last axis (E), k and v {tuple(v.shape)} the second last (S)")
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both")
-    xp = q._xp
+    xp = q.xp
     length, source = q.shape[-2], k.shape[-2]
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q @ k.swapaxes(-1, -2)) * scale                             # (..., L, S)

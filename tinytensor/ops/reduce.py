@@ -4,13 +4,12 @@ Also the reductions that keep the shape (softmax, log_softmax) since they are bu
 """
 from ..autograd import Function
 from ..tensor import Tensor, int64
-from .common import normalize_axis
-from .elementwise import exp, quiet, sqrt
+from . import fast
+from .common import constant, normalize_axis
+from .elementwise import exp, quiet, where
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax", "argmax",
-           "argmin", "sum_to"]
-TENSOR_METHODS = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax",
-                  "argmax", "argmin", "sum_to"]
+           "argmin"]
 
 
 def _expand_to_input(grad, input_shape, axes, keepdims):
@@ -67,6 +66,30 @@ class Var(Function):
         return grad * centred * (2 / (_count(x.shape, ctx.axes) - ctx.ddof)), None, None, None
 
 
+class Std(Function):
+    """y = sqrt(var(x)) over axes        dy/dx = (x - mean) / ((n - ddof) y), and 0 where y = 0
+
+    Where the spread is zero (one element, or all equal) sqrt has an infinite slope but x - mean is 0;
+    the gradient there is taken as 0, PyTorch's convention, instead of 0 * inf = NaN."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims, ddof):
+        y = x.std(axis=axes, keepdims=keepdims, ddof=ddof)
+        ctx.save_for_backward(x, y)
+        ctx.axes, ctx.keepdims, ctx.ddof = axes, keepdims, ddof
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        y = _expand_to_input(y, x.shape, ctx.axes, ctx.keepdims)
+        grad = _expand_to_input(grad, x.shape, ctx.axes, ctx.keepdims)
+        flat = constant(y.data == 0, y)                     # no spread: the gradient is 0 there
+        slope = where(flat, 0.0, grad / where(flat, 1.0, y))
+        centred = x - mean(x, ctx.axes, keepdims=True)
+        return slope * centred * (1 / (_count(x.shape, ctx.axes) - ctx.ddof)), None, None, None
+
+
 class Max(Function):
     """y = max of x over axes        dy/dx = 1/k at the k elements equal to the max, else 0"""
 
@@ -119,9 +142,11 @@ class Softmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        y = x - x.max(axis=axis, keepdims=True)             # shift: exp never overflows
-        xp.exp(y, out=y)
-        y /= y.sum(axis=axis, keepdims=True)
+        if fast.enabled():
+            y = fast.softmax(xp, x, axis)
+        else:
+            e = xp.exp(x - x.max(axis=axis, keepdims=True))      # shifted by the max: exp never overflows
+            y = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         return y
 
@@ -138,9 +163,8 @@ class LogSoftmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        y = x - x.max(axis=axis, keepdims=True)
-        total = xp.exp(y).sum(axis=axis, keepdims=True)
-        y -= xp.log(total, out=total)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
@@ -155,22 +179,32 @@ def sum(x, axis=None, keepdims=False):
 
 
 def mean(x, axis=None, keepdims=False):
+    """sum / count over axes; the mean of no elements is NaN (0 / 0), as in PyTorch."""
     axes = normalize_axis(axis, x.ndim)
-    return sum(x, axes, keepdims) / _count(x.shape, axes)
+    count = _count(x.shape, axes)
+    if count == 0:        # 0 * NaN is NaN without NumPy's "invalid value" warning that 0 / 0 gives
+        return sum(x, axes, keepdims) * float("nan")
+    return sum(x, axes, keepdims) / count
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance over axes, divided by n - ddof (ddof=0: the population variance, NumPy's default)."""
     axes = normalize_axis(axis, x.ndim)
-    if _count(x.shape, axes) - ddof <= 0:
-        raise ValueError(f"var: {_count(x.shape, axes)} element(s) per output with ddof={ddof} leaves no "
-                         f"degrees of freedom (shape {tuple(x.shape)}, axes {axes})")
+    _check_degrees_of_freedom("var", x, axes, ddof)
     return Var.apply(x, axes, keepdims, ddof)
 
 
+def _check_degrees_of_freedom(name, x, axes, ddof):
+    if _count(x.shape, axes) - ddof <= 0:
+        raise ValueError(f"{name}: {_count(x.shape, axes)} element(s) per output with ddof={ddof} leaves "
+                         f"no degrees of freedom (shape {tuple(x.shape)}, axes {axes})")
+
+
 def std(x, axis=None, keepdims=False, ddof=0):
-    """sqrt(var(x)); its gradient is infinite where the variance is 0."""
-    return sqrt(var(x, axis, keepdims, ddof))
+    """sqrt(var(x)) over axes; where the spread is 0 its gradient is 0 (PyTorch's convention)."""
+    axes = normalize_axis(axis, x.ndim)
+    _check_degrees_of_freedom("std", x, axes, ddof)
+    return Std.apply(x, axes, keepdims, ddof)
 
 
 def max(x, axis=None, keepdims=False):
@@ -227,16 +261,3 @@ def argmax(x, axis=None, keepdims=False):
 def argmin(x, axis=None, keepdims=False):
     """Index of the smallest element (the first on ties) along axis, or in the flattened tensor; int64."""
     return _arg("argmin", x, axis, keepdims)
-
-
-def sum_to(x, shape):
-    """Sum `x` down to `shape`, the inverse of broadcasting `shape` up to x.shape.
-
-    Broadcasting adds leading axes and stretches size-1 axes; their gradients add up over both."""
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    lead = x.ndim - len(shape)
-    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    y = sum(x, tuple(range(lead)) + stretched, keepdims=True)
-    return y.reshape(shape) if y.shape != shape else y

@@ -15,8 +15,6 @@ from .common import normalize_axis
 __all__ = ["reshape", "flatten", "broadcast_to", "expand", "transpose", "permute", "swapaxes", "squeeze",
            "unsqueeze", "contiguous", "cat", "stack", "split", "chunk", "pad", "getitem", "setitem",
            "to_device"]
-TENSOR_METHODS = ["reshape", "flatten", "broadcast_to", "expand", "transpose", "permute", "swapaxes",
-                  "squeeze", "unsqueeze", "contiguous", "split", "chunk"]
 
 
 def _shape_arg(shape):
@@ -34,7 +32,7 @@ def _axis(axis, ndim, op):
 
 def _view_of(out, x):
     """Give `out` the version counter of `x` when it shares x's memory (a view), then return it."""
-    if out is not x and out._xp.may_share_memory(out.data, x.data):
+    if out is not x and out.xp.may_share_memory(out.data, x.data):
         out._version = x._version
     return out
 
@@ -342,7 +340,7 @@ def _index_key(x, key):
     """The key with Tensors, lists and arrays as index arrays on x's device, and whether it is basic
     (only ints, slices, None and ...), so the result is a view and every element is picked once."""
     parts = key if isinstance(key, tuple) else (key,)
-    xp = x._xp
+    xp = x.xp
     raw, basic = [], True
     for part in parts:
         if isinstance(part, Tensor):
