@@ -17,7 +17,7 @@ import tinytensor as tt
 from tinytensor import nn
 from tinytensor.nn.plot import plot_fits
 from tinytensor.nn.training import (add_checkpoint_args, add_common_args, example_parser, exit_on_setup_error,
-                                    format_table, load_checkpoint, parse_example_args)
+                                    format_table, load_checkpoint, parse_example_args, save_progress)
 
 
 def parse_args(argv=None):
@@ -67,8 +67,7 @@ def run(args):
             mse = loss_fn(fitted, y).item()
         done[width] = (f"width {width} (mse {mse:.1e})", fitted.numpy()[:, 0],
                        [width, sum(p.size for p in model.parameters()), f"{mse:.2e}"])
-        Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
-        tt.save({"done": done}, args.checkpoint)
+        save_progress(args.checkpoint, done=done)
 
     fits = {done[w][0]: done[w][1] for w in widths}
     rows = [done[w][2] for w in widths]

@@ -218,6 +218,12 @@ def save_checkpoint(path, model, optimizer, scheduler=None, loaders=None, **prog
              "loaders": {name: loader.state_dict() for name, loader in (loaders or {}).items()}, **progress}
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
+    save_progress(path, **state)
+
+
+def save_progress(path, **state):
+    """tt.save(state, path), making the folder when missing: for runs whose progress is results, not a
+    model (an experiment over several settings, each started from the seed)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tt.save(state, path)
 
@@ -291,8 +297,6 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
             tqdm.write(f"{prefix}note: the checkpoint's run was planned for {state['epochs']} epochs, this one "
                        f"for {epochs}; a scheduler keeps the plan it was saved with")
         tqdm.write(f"{prefix}resuming from {source} after epoch {start}")
-    if checkpoint is not None:
-        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     for epoch in range(start + 1, epochs + 1):
         if stopper.should_stop():             # a resumed run that had already stopped early
             break
@@ -319,8 +323,8 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
         stop = stopper.update(val_loss, model)
         if checkpoint is not None:
             if stopper.improved:
-                tt.save({"model": model.state_dict(), "epoch": epoch, "val_loss": val_loss},
-                        best_checkpoint_path(checkpoint))
+                save_progress(best_checkpoint_path(checkpoint), model=model.state_dict(), epoch=epoch,
+                              val_loss=val_loss)
             save_checkpoint(checkpoint, model, optimizer, scheduler, loaders, epoch=epoch, epochs=epochs,
                             history=history, early_stopping=stopper.state_dict())
         if stop:

@@ -66,7 +66,8 @@ def test_universal_approximation_wider_fits_better_and_resumes(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ a newcomer's first runs
-ALL = ["train_mnist", "train_cnn", "autoencoder", "logistic_regression", "universal_approximation"]
+ALL = ["train_mnist", "train_cnn", "autoencoder", "logistic_regression", "universal_approximation",
+       "experiments/deep_activations"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -88,7 +89,7 @@ def offline(monkeypatch):
     monkeypatch.setattr(datasets, "download", no_network)
 
 
-@pytest.mark.parametrize("name", ["train_mnist", "train_cnn", "autoencoder"])
+@pytest.mark.parametrize("name", ["train_mnist", "train_cnn", "autoencoder", "experiments/deep_activations"])
 def test_missing_data_offline_is_one_clear_paragraph(name, tmp_path, monkeypatch):
     offline(monkeypatch)
     with pytest.raises(SystemExit) as caught:
@@ -170,8 +171,16 @@ def test_train_mnist_compares_optimizers(shared_data, tmp_path, capsys):
 
 
 def test_deep_activations_sigmoid_gradients_vanish(shared_data, tmp_path):
-    rows = run_example("experiments/deep_activations", "--limit", 512, "--steps", 5, "--depth", 6,
-                       "--width", 32, "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
+    common = ["--limit", 512, "--steps", 5, "--depth", 6, "--width", 32, "--data-dir", shared_data / "mnist"]
+    rows = run_example("experiments/deep_activations", *common, "--out-dir", tmp_path)
     ratios = {row[0]: float(row[3]) for row in rows}          # |grad| of the first layer / the last
     assert ratios["sigmoid"] < 0.01 < ratios["relu"]
     assert (tmp_path / "deep_activations.png").stat().st_size > 10_000
+    run_example("experiments/deep_activations", *common, "--activations", "sigmoid", "--out-dir", tmp_path / "resumed")
+    assert run_example("experiments/deep_activations", *common, "--out-dir", tmp_path / "resumed", "--resume") == rows
+
+
+def test_draw_graph_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        run_example("draw_graph", "--help")
+    assert "(default: 4,8,3)" in " ".join(capsys.readouterr().out.split())
