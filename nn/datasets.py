@@ -214,6 +214,10 @@ class RandomShift:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, images):
+        with backend.on_device(backend.device_of(images)):     # a GPU array is worked on by its own GPU
+            return self._shift(images)
+
+    def _shift(self, images):
         xp = backend.xp_for(backend.device_of(images))
         single = images.ndim == 3 or images.ndim == 2
         batch = images[None] if single else images

@@ -36,8 +36,9 @@ class RunningMetrics:
     def add(self, loss, logits, y):
         """loss: the batch's mean loss (0-d Tensor); logits (N, C); y (N,) class indices."""
         n = len(y)
-        self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
-        self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
+        with backend.on_device(logits.device):
+            self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
+            self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
         self.seen += n
 
     def means(self, *also):
@@ -52,8 +53,10 @@ def read_together(*values):
     """Copy numbers and arrays from their device to NumPy in one transfer (one wait for the GPU, not one
     per value); returns them as float64 NumPy arrays of their own shapes."""
     arrays = [value for value in values if backend.is_array(value)]
-    xp = backend.xp_for(backend.device_of(arrays[0])) if arrays else np
-    flat = xp.concatenate([xp.asarray(value, dtype=xp.float64).ravel() for value in values])
+    device = backend.device_of(arrays[0]) if arrays else "cpu"
+    with backend.on_device(device):
+        xp = backend.xp_for(device)
+        flat = xp.concatenate([xp.asarray(value, dtype=xp.float64).ravel() for value in values])
     flat = backend.move(flat, "cpu")
     sizes = np.cumsum([np.size(value) for value in values])[:-1]
     return [part.reshape(np.shape(value)) for part, value in zip(np.split(flat, sizes), values)]
@@ -90,10 +93,11 @@ class NonFiniteGuard:
     def record(self, step, loss):
         """Record step `step`; returns whether its update may go ahead (False only for a skipped batch)."""
         xp = backend.xp_for(loss.device)
-        finite = [xp.isfinite(loss.data)]
-        for _, p in self.named:    # no gradient this step counts as finite (xp.ones: a copy from the host would wait)
-            finite.append(xp.isfinite(p.grad.data).all() if p.grad is not None else xp.ones((), dtype=bool))
-        flags = xp.stack(finite)   # (1 + parameters,) bools on the device; nothing is read here
+        with backend.on_device(loss.device):
+            finite = [xp.isfinite(loss.data)]
+            for _, p in self.named:  # no gradient counts as finite (xp.ones: a copy from the host would wait)
+                finite.append(xp.isfinite(p.grad.data).all() if p.grad is not None else xp.ones((), dtype=bool))
+            flags = xp.stack(finite)  # (1 + parameters,) bools on the device; nothing is read here
         if self.on_nonfinite == "raise":
             self.pending.append((step, loss.data, flags))
             return True
@@ -109,8 +113,10 @@ class NonFiniteGuard:
         steps = [step for step, _, _ in self.pending]
         if not steps:
             return metrics.means()
-        xp = backend.xp_for(backend.device_of(self.pending[0][2]))
-        losses, flags = xp.stack([loss for _, loss, _ in self.pending]), xp.stack([f for _, _, f in self.pending])
+        device = backend.device_of(self.pending[0][2])
+        with backend.on_device(device):
+            xp = backend.xp_for(device)
+            losses, flags = xp.stack([loss for _, loss, _ in self.pending]), xp.stack([f for _, _, f in self.pending])
         loss, accuracy, losses, flags = metrics.means(losses, flags)
         self.pending = []
         bad = np.flatnonzero(~flags.astype(bool).all(axis=1))
