@@ -87,6 +87,7 @@ def test_a_restored_loader_continues_with_the_same_batches(tmp_path, stop_after,
     tt.save({"loader": first.state_dict()}, tmp_path / "loader.npz")
     second = DataLoader(dataset, batch_size=4, shuffle=shuffle, seed=2)     # another seed: all comes from the state
     second.load_state_dict(tt.load(tmp_path / "loader.npz")["loader"])
+    assert second.state_dict() == first.state_dict()     # a state taken again before iterating is the same
     assert head + batches_of(second, 12 - stop_after) == whole
 
 
