@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 import tinytensor as tt
-from tinytensor import nn
+from tinytensor import backend, nn
 from tinytensor.download import cache_dir, download
+from tinytensor.ops.nn import causal_attention_probs, gelu_tanh_array
 
 # ----------------------------------------------------------------------------------- configuration
 
@@ -146,11 +147,13 @@ class KVCache:
 
 class CausalSelfAttention(nn.Module):
     """Each position mixes the values of itself and the positions before it, per head:
-    q, k, v = split(x @ W_qkv) into H heads;  y = softmax(q k^T / sqrt(D), causal) v;  out = y @ W_proj."""
+    q, k, v = split(x @ W_qkv) into H heads;  y = softmax(q k^T / sqrt(D), causal) v;  out = y @ W_proj.
+    fused=True computes the attention with tt.causal_attention_fused (same numbers, faster; no second
+    derivatives) whenever there is no attention dropout."""
 
-    def __init__(self, config):
+    def __init__(self, config, fused=False):
         super().__init__()
-        self.n_head, self.dropout = config.n_head, config.dropout
+        self.n_head, self.dropout, self.fused = config.n_head, config.dropout, fused
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)   # q | k | v, fused
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -158,47 +161,48 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, cache=None):
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
-        q, k, v = tt.split(self.c_attn(x), C, axis=2)                        # 3 x (B, T, C)
-        q, k, v = (t.reshape(B, T, H, D).transpose(0, 2, 1, 3) for t in (q, k, v))   # (B, H, T, D)
-        past = 0
+        q, k, v = self.c_attn(x).reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)   # each (B, H, T, D)
         if cache is not None:
-            past = cache.length
-            k, v = cache.append(k, v)                                         # (B, H, past + T, D)
+            k, v = cache.append(k, v)                          # (B, H, S, D): S - T cached positions first
+        S = k.shape[2]
         dropout_p = self.dropout if self.training else 0.0
-        if past == 0:
+        if self.fused and dropout_p == 0:                      # the T queries are the last T of S positions
+            y = tt.causal_attention_fused(q, k, v)
+        elif S == T:
             y = tt.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
-        elif T == 1:          # one new token: it may attend to every cached position
-            y = tt.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        else:                 # T new tokens after `past` cached ones: query i sees keys 0 .. past + i
-            rows = tt.arange(past, past + T, device=x.device).reshape(T, 1)
-            allowed = tt.arange(past + T, device=x.device).reshape(1, past + T) <= rows
+        else:                                                  # query i sits at position S - T + i
+            rows = tt.arange(S - T, S, device=x.device).reshape(T, 1)
+            allowed = tt.arange(S, device=x.device).reshape(1, S) <= rows
             y = tt.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
         y = y.transpose(0, 2, 1, 3).reshape(B, T, C)                          # heads side by side again
         return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
-    """C -> 4C -> GELU (tanh approximation, as GPT-2) -> C."""
+    """C -> 4C -> GELU (tanh approximation, as GPT-2) -> C; fused=True uses tt.gelu_tanh_fused."""
 
-    def __init__(self, config):
+    def __init__(self, config, fused=False):
         super().__init__()
+        self.fused = fused
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(tt.gelu(self.c_fc(x), approximate="tanh")))
+        h = self.c_fc(x)
+        h = tt.gelu_tanh_fused(h) if self.fused else tt.gelu(h, approximate="tanh")
+        return self.dropout(self.c_proj(h))
 
 
 class Block(nn.Module):
     """One transformer layer, pre-LayerNorm: x + attn(ln_1(x)), then + mlp(ln_2(x))."""
 
-    def __init__(self, config):
+    def __init__(self, config, fused=False):
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, fused)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config, fused)
 
     def forward(self, x, cache=None):
         x = x + self.attn(self.ln_1(x), cache)
@@ -228,16 +232,20 @@ class GPT(nn.Module):
     """GPT-2 built from its config: embeddings, n_layer pre-LayerNorm Blocks, a final LayerNorm and an
     output head tied to the token embedding. Initialised as GPT-2: every weight N(0, 0.02), biases zero,
     and the two projections that end a residual branch (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2 n_layer))
-    so the residual stream's variance does not grow with depth."""
+    so the residual stream's variance does not grow with depth.
 
-    def __init__(self, config):
+    fused=True (the default) runs attention and GELU as the fused kernels of tinytensor/ops/nn.py, and
+    the KV-cache steps of generate() as _decode_block (below): the same numbers, faster, but without second
+    derivatives; GPT(config, fused=False) uses the plain ops everywhere."""
+
+    def __init__(self, config, fused=True):
         super().__init__()
-        self.config = config
+        self.config, self.fused = config, fused
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            h=nn.ModuleList([Block(config, fused) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -271,9 +279,10 @@ class GPT(nn.Module):
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
         return idx
 
-    def _hidden(self, idx, caches=None):
+    def _hidden(self, idx, caches=None, arrays=None):
         """The final hidden states (B, T, C), after ln_f. With caches (one KVCache per block), idx are
-        the tokens after those the caches hold, and their positions continue from there."""
+        the tokens after those the caches hold, and their positions continue from there. With arrays
+        (one BlockArrays per block, under no_grad), the blocks run as the fused _decode_block."""
         B, T = idx.shape
         start = caches[0].length if caches else 0
         if start + T > self.config.block_size:
@@ -281,8 +290,14 @@ class GPT(nn.Module):
                              f"{self.config.block_size}; give at most the last {self.config.block_size}")
         positions = tt.arange(start, start + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
-        for i, block in enumerate(self.transformer.h):
-            x = block(x, caches[i] if caches else None)
+        if caches and arrays is not None and not tt.is_grad_enabled():
+            x = x.data                      # generation: the fused decoding step, on arrays
+            for block_arrays, cache in zip(arrays, caches):
+                x = _decode_block(block_arrays, x, cache)
+            x = tt.tensor(x, device=idx.device)
+        else:
+            for i, block in enumerate(self.transformer.h):
+                x = block(x, caches[i] if caches else None)
         return self.transformer.ln_f(x)
 
     def forward(self, idx, targets=None):
@@ -304,7 +319,8 @@ class GPT(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_dir, dropout=0.0):
         """GPT-2 with the weights of a Hugging Face checkpoint: a folder holding config.json and
-        model.safetensors, or a name in PRETRAINED ('gpt2'), downloaded once into the cache folder
+        model.safetensors, or a name in PRETRAINED ('gpt2'; the larger sizes have no pinned checksum yet,
+        so they are read from a folder), downloaded once into the cache folder
         ($TINYTENSOR_CACHE, default ~/.cache/tinytensor) and checked by sha256. Reads with NumPy and the
         safetensors package only. A checkpoint that does not fit (a missing or unexpected tensor, a
         wrong shape, a config.json setting this model cannot honour) is refused, naming what differs."""
@@ -322,6 +338,11 @@ class GPT(nn.Module):
             weights_path = download(f"https://huggingface.co/{repo}/resolve/{revision}/model.safetensors",
                                     "model.safetensors", sha256, cache_subdir=f"{name_or_dir}-{revision[:8]}")
             config = GPTConfig.preset(str(name_or_dir), dropout=dropout)
+        elif str(name_or_dir) in PRESETS and str(name_or_dir).startswith("gpt2"):
+            raise FileNotFoundError(
+                f"GPT.from_pretrained: no pinned checksum for {name_or_dir} yet, so it is not downloaded "
+                f"automatically; download config.json and model.safetensors from "
+                f"https://huggingface.co/openai-community/{name_or_dir} into a folder and pass the folder")
         else:
             raise FileNotFoundError(
                 f"GPT.from_pretrained: {name_or_dir!r} is neither a folder nor a known name "
@@ -377,6 +398,7 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         caches, window_start = None, 0      # the caches hold tokens[:, window_start:] but the newest
+        arrays = [BlockArrays(block) for block in self.transformer.h] if self.fused and use_cache else None
         start = first = now = time.perf_counter()
         made = 0
         try:
@@ -388,11 +410,14 @@ class GPT(nn.Module):
                     elif caches is None or length - window_start > block:
                         # (Re)start: the context slid past block_size, so every position changes.
                         window_start = max(0, length - block)
-                        caches = [KVCache(batch, self.config, idx.device, self.transformer.wte.weight.dtype)
-                                  for _ in self.transformer.h]
-                        logits = self._last_logits(tokens[:, window_start:], caches)
+                        if caches is None:
+                            caches = [KVCache(batch, self.config, idx.device, self.transformer.wte.weight.dtype)
+                                      for _ in self.transformer.h]
+                        for cache in caches:
+                            cache.length = 0        # refilled from position 0 (the arrays are reused)
+                        logits = self._last_logits(tokens[:, window_start:], caches, arrays)
                     else:
-                        logits = self._last_logits(tokens[:, -1:], caches)
+                        logits = self._last_logits(tokens[:, -1:], caches, arrays)
                     token = _choose(logits, temperature, top_k, top_p, rng)
                     if eos_token is not None:
                         token[finished] = eos_token
@@ -413,11 +438,11 @@ class GPT(nn.Module):
                 tpot_s=(now - first) / (made - 1) if made > 1 else 0.0, total_s=total,
                 tokens_per_s=batch * made / total if total > 0 else 0.0)
 
-    def _last_logits(self, context, caches):
+    def _last_logits(self, context, caches, arrays=None):
         """Logits of the next token after `context` (B, T) host ids: (B, vocab) float64 on the host.
         Only the last position goes through the head, the biggest matrix of the model."""
         ids = tt.tensor(context, dtype=tt.int64, device=self.transformer.wte.weight.device)
-        hidden = self._hidden(ids, caches)
+        hidden = self._hidden(ids, caches, arrays)
         logits = self.lm_head(hidden[:, -1])
         return logits.numpy().astype(np.float64)
 
@@ -453,6 +478,74 @@ def _from_hf_names(tensors, model):
         raise ValueError(f"GPT.from_pretrained: the checkpoint does not fit {model.config}: " + "; ".join(problems))
     state["lm_head.weight"] = state["transformer.wte.weight"]
     return state
+
+
+# ----------------------------------------------------------------------------------- fused decoding
+#
+# A decoding step feeds one token through every block: about twenty ops per block, each on a vector of
+# n_embd numbers, so creating their Tensors costs more than their arithmetic. Under no_grad, with
+# fused=True, generate() runs each block as _decode_block instead: Block.forward's arithmetic on
+# arrays, in place where nothing else holds the values (tests/models/test_gpt2.py checks it against
+# the plain model). The weights are read out of the modules once per generate() call.
+
+class BlockArrays:
+    """One Block's weights as arrays, for _decode_block: (weight, bias, eps) of each LayerNorm and
+    (weight transposed to (in, out), bias) of each Linear."""
+
+    def __init__(self, block):
+        self.xp = backend.xp_for(block.ln_1.weight.device)
+        self.n_head = block.attn.n_head
+        self.ln_1, self.ln_2 = (_norm_arrays(norm) for norm in (block.ln_1, block.ln_2))
+        self.c_attn, self.attn_proj, self.c_fc, self.mlp_proj = (
+            _linear_arrays(linear) for linear in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc,
+                                                  block.mlp.c_proj))
+
+
+def _norm_arrays(norm):
+    return norm.weight.data, None if norm.bias is None else norm.bias.data, norm.eps
+
+
+def _linear_arrays(linear):
+    return linear.weight.data.T, None if linear.bias is None else linear.bias.data
+
+
+def _decode_block(w, x, cache):
+    """Block.forward(x, cache) on arrays, with no graph: x (B, T, C) after the cache's positions;
+    w: the block's BlockArrays."""
+    B, T, C = x.shape
+    H, D = w.n_head, C // w.n_head
+    qkv = _linear_array(_layer_norm_array(x, w.ln_1), w.c_attn)
+    q, k, v = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)           # each (B, H, T, D)
+    start, end = cache.length, cache.length + T
+    keys, values = cache.keys.data, cache.values.data                       # (B, H, block_size, D)
+    keys[:, :, start:end], values[:, :, start:end] = k, v
+    cache.length = end
+    probs = causal_attention_probs(w.xp, q, keys[:, :, :end], 1 / math.sqrt(D))
+    y = (probs @ values[:, :, :end]).transpose(0, 2, 1, 3).reshape(B, T, C)
+    x = x + _linear_array(y, w.attn_proj)
+    h, _ = gelu_tanh_array(w.xp, _linear_array(_layer_norm_array(x, w.ln_2), w.c_fc))
+    x += _linear_array(h, w.mlp_proj)
+    return x
+
+
+def _layer_norm_array(x, norm):
+    """LayerNorm over the last axis on an array: (x - mean) / sqrt(var + eps) * weight + bias."""
+    weight, bias, eps = norm
+    y = x - x.sum(axis=-1, keepdims=True) * (1 / x.shape[-1])
+    y /= ((y * y).sum(axis=-1, keepdims=True) * (1 / x.shape[-1]) + eps) ** 0.5
+    y *= weight
+    if bias is not None:
+        y += bias
+    return y
+
+
+def _linear_array(x, linear):
+    """x @ weight.T + bias on an array (..., in) -> (..., out): one 2-D BLAS product, bias in place."""
+    weight_t, bias = linear
+    y = x.reshape(-1, x.shape[-1]) @ weight_t
+    if bias is not None:
+        y += bias
+    return y.reshape(x.shape[:-1] + (y.shape[-1],))
 
 
 def _check_sampling(max_new_tokens, temperature, top_k, top_p, eos_token, vocab_size):

@@ -11,8 +11,11 @@ if __name__ != "tinytensor.nn":
 
 from . import functional, init, optim, utils
 from . import data, datasets
+from .attention import MultiHeadAttention
 from .layers import (GELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten,
-                     Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid,
-                     Softmax, Tanh)
+                     Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MaxUnpool2d, ReLU,
+                     Sigmoid, Softmax, Tanh)
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .transformer import (SinusoidalPositionalEncoding, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)

@@ -4,13 +4,13 @@ The ops themselves live in tinytensor (tinytensor/ops/nn.py, loss.py, elementwis
 this module names them the way PyTorch's torch.nn.functional does. softmax and log_softmax also take
 `dim=` as PyTorch spells it."""
 import tinytensor as tt
-from tinytensor import (batch_norm, binary_cross_entropy, binary_cross_entropy_with_logits, conv2d,
-                        cross_entropy, dropout, embedding, gelu, layer_norm, leaky_relu, linear,
-                        max_pool2d, avg_pool2d, mse_loss, nll_loss, relu, scaled_dot_product_attention,
-                        sigmoid, tanh)
+from tinytensor import (avg_pool2d, batch_norm, binary_cross_entropy, binary_cross_entropy_with_logits,
+                        conv2d, cross_entropy, dropout, embedding, gelu, layer_norm, leaky_relu, linear,
+                        max_pool2d, max_unpool2d, mse_loss, nll_loss, pad, relu,
+                        scaled_dot_product_attention, sigmoid, tanh)
 
-__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
-           "batch_norm", "scaled_dot_product_attention", "cross_entropy", "nll_loss", "mse_loss",
+__all__ = ["linear", "conv2d", "max_pool2d", "max_unpool2d", "avg_pool2d", "pad", "embedding", "dropout",
+           "layer_norm", "batch_norm", "scaled_dot_product_attention", "cross_entropy", "nll_loss", "mse_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "relu", "leaky_relu", "sigmoid",
            "tanh", "gelu", "softmax", "log_softmax"]
 

@@ -64,7 +64,8 @@ class Conv2d(Module):
     """2-D convolution (cross-correlation, as in every framework)
 
     x (N, C_in, H, W), weight (C_out, C_in / groups, kh, kw), bias (C_out,) -> y (N, C_out, H', W')
-    with H' = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1."""
+    with H' = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1; padding may also be "valid" (0) or
+    "same" (H' = H, stride 1 only)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, device=None, dtype=None):
@@ -74,7 +75,10 @@ class Conv2d(Module):
                              f"must both be divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' needs stride 1 (as in PyTorch), got stride {self.stride}")
         self.weight = _empty_parameter(out_channels, in_channels // groups, *self.kernel_size,
                                        device=device, dtype=dtype)
         self.bias = _empty_parameter(out_channels, device=device, dtype=dtype) if bias else None
@@ -90,7 +94,7 @@ class Conv2d(Module):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0, 0):
-            text += f", padding={self.padding}"
+            text += f", padding={self.padding!r}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -99,26 +103,49 @@ class Conv2d(Module):
 
 
 class _Pool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.ceil_mode = ceil_mode
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class MaxPool2d(_Pool2d):
-    """y = the largest value in each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window"""
+    """y = the largest value in each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window.
+    return_indices=True also returns where each maximum was (for MaxUnpool2d)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.dilation, self.return_indices = dilation, return_indices
 
     def forward(self, x):
-        return tt.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return tt.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                             self.return_indices)
+
+    def extra_repr(self):
+        text = super().extra_repr() + (f", dilation={self.dilation}" if self.dilation != 1 else "")
+        return text + (", return_indices=True" if self.return_indices else "")
 
 
 class AvgPool2d(_Pool2d):
     """y = the mean of each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window"""
 
     def forward(self, x):
-        return tt.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return tt.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+
+class MaxUnpool2d(_Pool2d):
+    """Undo MaxPool2d(..., return_indices=True): each value goes back to where its maximum was, zeros
+    elsewhere. forward(x, indices, output_size=None); output_size (H, W) when the default is ambiguous."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride, padding)
+
+    def forward(self, x, indices, output_size=None):
+        return tt.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 class Flatten(Module):

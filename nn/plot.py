@@ -114,3 +114,50 @@ def plot_image_rows(rows, path, title=""):
         axes[r, 0].set_ylabel(label)
     fig.suptitle(title)
     return save(fig, path)
+
+
+def plot_steps(curves, path, title="", ylabel="cross-entropy loss"):
+    """Values against training steps, one line per curve: curves = {label: (steps, values)}.
+    A curve of a few points (an evaluation every few hundred steps) is drawn with markers."""
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for label, (steps, values) in curves.items():
+        ax.plot(steps, values, marker="o" if len(steps) <= 30 else None, markersize=4, label=label)
+    ax.set(xlabel="step", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def plot_panels(panels, path, title=""):
+    """Curves side by side, one panel per entry of panels = {panel title: {curve label: (x, y)}};
+    a panel title ending in "(log)" gets a log y axis."""
+    fig = Figure(figsize=(4.4 * len(panels), 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (panel, curves) in zip(axes, panels.items()):
+        for label, (x, y) in curves.items():
+            ax.plot(x, y, marker="." if len(x) < 40 else None, label=label)
+        ax.set(title=panel, yscale="log" if panel.endswith("(log)") else "linear")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def plot_attention(weights, key_labels, query_labels, path, title=""):
+    """Attention maps in a grid: weights = {row label: (heads, queries, keys) array}, one row of panels
+    per entry and one panel per head; keys (e.g. source words) along x, queries (target words) along y."""
+    n_rows, n_heads = len(weights), max(len(w) for w in weights.values())
+    width = 0.32 * len(key_labels) + 1.2
+    fig = Figure(figsize=(width * n_heads + 0.8, (0.3 * len(query_labels) + 1.3) * n_rows), layout="constrained")
+    axes = np.asarray(fig.subplots(n_rows, n_heads, squeeze=False))
+    for r, (label, heads) in enumerate(weights.items()):
+        for h, ax in enumerate(axes[r]):
+            image = ax.imshow(heads[h], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+            ax.set_xticks(range(len(key_labels)), key_labels, rotation=90, fontsize=8)
+            ax.set_yticks(range(len(query_labels)), query_labels if h == 0 else [], fontsize=8)
+            ax.set_title(f"{label}, head {h + 1}", fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    fig.suptitle(title)
+    return save(fig, path)

@@ -108,9 +108,12 @@ def _called_at(node):
     return f"; the op was called at {path}:{line}" + (f": {code}" if code else "")
 
 
+_ENGINE_AND_STDLIB = [os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
+
+
 def _library_folders():
     """Folders whose frames are not the user's: tinytensor (with its nn and models) and the stdlib."""
-    folders = [os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
+    folders = list(_ENGINE_AND_STDLIB)
     for name in ("tinytensor.nn", "tinytensor.models"):
         module = sys.modules.get(name)
         if module is not None:

@@ -64,6 +64,7 @@ class Node:
                           itself, or None (not a Tensor, or it needs no gradient)
         output_shape      the shape of the tensor forward returned
         needs_input_grad  one bool per argument of forward
+        retained_output   the output tensor, if it called retain_grad() (else None)
         create_graph      True while backward runs under create_graph=True: the gradients it returns are
                           then recorded, so they must be computed from `saved_tensors` with Tensor ops
                           (anything computed in forward carries no graph)
@@ -76,9 +77,13 @@ class Node:
     second derivative through it, the same tensor.
     """
 
-    def __init__(self, fn, xp, device, needs_input_grad):
+    __slots__ = ("fn", "xp", "device", "needs_input_grad", "inputs", "output_shape", "create_graph",
+                 "created_at", "_to_save", "_saved", "_output", "_grad_kept_by", "__dict__")
+    # (`__dict__` stays, for what a Function's forward stores on ctx: `ctx.axes = axes`.)
+
+    def __init__(self, fn, device, needs_input_grad):
         self.fn = fn                              # the Function subclass this is a call of
-        self.xp = xp                              # numpy or cupy, for forward code: `ctx.xp.exp(x)`
+        self.xp = backend.xp_for(device)          # numpy or cupy, for forward code: `ctx.xp.exp(x)`
         self.device = device
         self.needs_input_grad = needs_input_grad
         self.inputs = ()                          # filled in by record()
@@ -87,9 +92,8 @@ class Node:
         self.created_at = None                    # (path, line) that called the op, in anomaly mode only
         self._to_save = ()                        # what forward passed to save_for_backward
         self._saved = ()                          # (value, version) pairs; None once backward freed them
-        self._output = None                       # weak reference to the output tensor, for retain_grad
-        self._output_data = None                  # the output's array and version counter, when saved
-        self._output_version = None
+        self._output = None                       # (array, version counter) of the output, when saved
+        self._grad_kept_by = None                 # weak reference to the output, once it retain_grad()s
 
     @property
     def name(self):
@@ -105,24 +109,42 @@ class Node:
     @property
     def saved_tensors(self):
         """The saved values as Tensors, after checking none was modified in place since it was saved."""
+        return self._saved_values(as_tensors=True)
+
+    def backward_operands(self, grad_output):
+        """(grad_output, *saved values) for a backward whose formulas read the same on Tensors and on
+        arrays (`g @ w`, `g.sum(axis=0)`, `g * (y > 0)`): Tensors under create_graph, so the backward is
+        recorded and can be differentiated again; otherwise the raw arrays, since nothing would be
+        recorded and each Tensor op would only add bookkeeping. The hot fused ops (Linear, ReLU,
+        CrossEntropy) use it; `saved_tensors` is the plain way."""
+        if self.create_graph:
+            return (grad_output,) + self._saved_values(as_tensors=True)
+        return (grad_output.data,) + self._saved_values(as_tensors=False)
+
+    def _saved_values(self, as_tensors):
+        """The saved values, Tensors as Tensors or as their arrays, each checked against in-place change."""
         self.check_not_freed()
-        tensors = []
+        values = []
         for tensor, version in self._saved:
             if tensor is _OUTPUT:
                 tensor = self._rebuild_output()
-            if version is not None and tensor._version[0] != version:
-                raise RuntimeError(
-                    f"{self.name}: a {tuple(tensor.shape)} tensor it saved for backward was modified by "
-                    f"an in-place operation: it is at version {tensor._version[0]}, it was at version "
-                    f"{version} when saved. Use an out-of-place operation (x = x + y, or x.clone()) "
-                    "before changing it, or change it after backward")
-            tensors.append(tensor)
-        return tuple(tensors)
+            if version is not None:      # a Tensor (not None, a number, a tuple of axes...)
+                if tensor._version[0] != version:
+                    raise RuntimeError(
+                        f"{self.name}: a {tuple(tensor.shape)} tensor it saved for backward was modified "
+                        f"by an in-place operation: it is at version {tensor._version[0]}, it was at "
+                        f"version {version} when saved. Use an out-of-place operation (x = x + y, or "
+                        "x.clone()) before changing it, or change it after backward")
+                if not as_tensors:
+                    tensor = tensor.data
+            values.append(tensor)
+        return tuple(values)
 
     def _rebuild_output(self):
         """The output tensor, made anew from its array and version counter (see the class docstring)."""
-        tensor = Tensor._from_array(self._output_data, self.device)
-        tensor._version, tensor._node, tensor._requires_grad = self._output_version, self, True
+        data, version = self._output
+        tensor = Tensor._from_array(data, self.device)
+        tensor._version, tensor._node, tensor._requires_grad = version, self, True
         return tensor
 
     def check_not_freed(self):
@@ -135,17 +157,17 @@ class Node:
     def record(self, args, output_array, output):
         """Link this node into the graph as the maker of `output` (Function.apply calls this)."""
         self.inputs = tuple([_source(arg) for arg in args])
-        self._saved = [self._saved_entry(value, args, output_array, output) for value in self._to_save]
-        self._to_save = ()
-        self.output_shape = output.shape
-        self.set_output(output)
+        if self._to_save:
+            self._saved = [self._saved_entry(value, args, output_array, output) for value in self._to_save]
+            self._to_save = ()
+        self.output_shape = output_array.shape
         output._requires_grad = True
         output._node = self
 
     def _saved_entry(self, value, args, output_array, output):
         """(tensor, version) for one saved value: the input Tensor it is, the output, or a new constant."""
         if value is output_array:
-            self._output_data, self._output_version = output_array, output._version
+            self._output = output_array, output._version
             return _OUTPUT, output._version[0]
         for arg in args:
             if isinstance(arg, Tensor) and value is arg.data:
@@ -155,14 +177,21 @@ class Node:
         constant = Tensor._from_array(value, output.device)
         return constant, constant._version[0]
 
-    def set_output(self, tensor):
-        """Make `tensor` the one this node's retain_grad looks at (an in-place op moves it)."""
-        self._output = weakref.ref(tensor)
+    @property
+    def retained_output(self):
+        """The output tensor if it called retain_grad() and is still alive, else None (the node holds
+        no strong reference to its output; see the class docstring)."""
+        return self._grad_kept_by and self._grad_kept_by()
+
+    def keep_grad_of(self, tensor):
+        """Let backward fill `tensor.grad` with this node's output gradient (tensor.retain_grad()), or
+        stop (None). A weak reference: the graph must not keep the tensor alive."""
+        self._grad_kept_by = None if tensor is None else weakref.ref(tensor)
 
     def free(self):
         """Drop the saved values once backward has used them (backward without retain_graph)."""
         self._saved = None
-        self._output_data = None
+        self._output = None
 
 
 _OUTPUT = object()   # marks the output among saved values (kept as its array alone, see Node)
@@ -197,15 +226,24 @@ class Function:
     @classmethod
     def apply(cls, *args):
         """Run forward on the arguments' arrays; record a Node when a gradient will be needed."""
+        arrays, needs_input_grad = [], []
+        for arg in args:                      # Tensors reach forward as their arrays
+            if isinstance(arg, Tensor):
+                arrays.append(arg.data)
+                needs_input_grad.append(arg._requires_grad)
+            else:
+                arrays.append(arg)
+                needs_input_grad.append(False)
         device = _common_device(cls.__name__, args)
-        needs_input_grad = tuple([isinstance(arg, Tensor) and arg._requires_grad for arg in args])
-        node = Node(cls, backend.xp_for(device), device, needs_input_grad)
-        arrays = [arg.data if isinstance(arg, Tensor) else arg for arg in args]
+        node = Node(cls, device, tuple(needs_input_grad))
         output_array = cls.forward(node, *arrays)
+        if isinstance(output_array, Tensor):
+            raise TypeError(f"{cls.__name__}.forward returned a Tensor, but forward works on arrays and must "
+                            "return one: compute with ctx.xp (numpy or cupy) on the arrays it receives")
         if anomaly.enabled:   # off by default; a debugging mode (tt.detect_anomaly)
             anomaly.watch_forward(node, arrays, output_array)
         output = Tensor._from_array(output_array, device)
-        if _grad_enabled and any(needs_input_grad) and output.dtype.kind == "f":
+        if _grad_enabled and True in needs_input_grad and output.data.dtype.kind == "f":
             node.record(args, output_array, output)
         return output
 
@@ -348,7 +386,8 @@ def _call_backward(node, grad_output, create_graph):
     if len(grads) != len(node.inputs):
         raise RuntimeError(f"{node.name}.backward returned {len(grads)} gradients for "
                            f"{len(node.inputs)} arguments of forward")
-    return tuple(Tensor._from_array(g, node.device) if backend.is_array(g) else g for g in grads)
+    # Arrays (and NumPy scalars, which 0-d arithmetic gives) from a backward on arrays become Tensors.
+    return [g if g is None or isinstance(g, Tensor) else Tensor._from_array(g, node.device) for g in grads]
 
 
 def _check_broadcast(node, index, grad_shape, shape):
@@ -362,8 +401,8 @@ def _check_broadcast(node, index, grad_shape, shape):
 
 def _store_retained_grad(node, grad, create_graph):
     """Fill `.grad` of the node's output when it asked for it with retain_grad()."""
-    output = node._output()
-    if output is not None and output._retains_grad:
+    output = node.retained_output
+    if output is not None:
         output.grad = _accumulated_grad(output.grad, grad, create_graph)
 
 

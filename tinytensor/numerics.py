@@ -71,19 +71,20 @@ def erf(x, xp):
 
 
 def erf_float64(x, xp):
-    """Cody's three ranges (module docstring). Each range's formula runs on every element, with the
-    argument clipped into its range, and `where` picks: cheaper than gathering each range's elements."""
+    """Cody's three ranges (module docstring). The first two formulas run on every element, with the
+    argument clipped into their range, and `where` picks (cheaper than gathering each range's elements);
+    the rare |x| > 4 are gathered and done apart."""
     y = xp.abs(x)
     s = xp.clip(x, -_SMALL_END, _SMALL_END)
     s2 = s * s
     erf_small = s * (horner(_SMALL_NUM, s2) / horner(_SMALL_DEN, s2))
     m = xp.clip(y, _SMALL_END, _MIDDLE_END)
     erfc = xp.exp(-m * m) * (horner(_MIDDLE_NUM, m) / horner(_MIDDLE_DEN, m))
-    if bool((y > _MIDDLE_END).any()):                      # the tail is rare: skip it when absent
-        b = xp.clip(y, _MIDDLE_END, 30.0)                  # erfc(30) < 1e-300: erf is +-1 beyond
+    far = y > _MIDDLE_END
+    if bool(far.any()):
+        b = xp.minimum(y[far], 30.0)                       # erfc(30) < 1e-300: erf is +-1 beyond
         z = 1 / (b * b)
-        erfc_tail = xp.exp(-b * b) / b * (1 / math.sqrt(math.pi) - z * horner(_TAIL_NUM, z) / horner(_TAIL_DEN, z))
-        erfc = xp.where(y <= _MIDDLE_END, erfc, erfc_tail)
+        erfc[far] = xp.exp(-b * b) / b * (1 / math.sqrt(math.pi) - z * horner(_TAIL_NUM, z) / horner(_TAIL_DEN, z))
     return xp.where(y <= _SMALL_END, erf_small, xp.copysign(1 - erfc, x))    # NaN stays NaN
 
 

@@ -43,7 +43,7 @@ class Tensor:
         """Wrap an array without copying (used by every operation; `device` is where it lives).
         Outside the engine, `tt.as_tensor(array)` does the same."""
         tensor = cls.__new__(cls)
-        if not backend.is_array(array):   # a NumPy scalar from a full reduction
+        if type(array) is not np.ndarray and not backend.is_array(array):   # a NumPy scalar (a full sum)
             array = backend.xp_for(device).asarray(array)
         tensor._set(array)
         return tensor
@@ -112,7 +112,9 @@ class Tensor:
 
     def retain_grad(self):
         """Keep `.grad` on this non-leaf tensor too after backward (leaves always keep it)."""
-        self._retains_grad = self._node is not None
+        if self._node is not None:
+            self._retains_grad = True
+            self._node.keep_grad_of(self)
         return self
 
     def zero_grad(self):
@@ -234,7 +236,9 @@ class Tensor:
             old._node, old._requires_grad = self._node, self.requires_grad
             new = compute(old)
             self.data, self._node, self._requires_grad = new.data, new._node, True
-            new._node.set_output(self)
+            if self._retains_grad:   # the gradient kept is now the new value's
+                old._node.keep_grad_of(None)
+                self._node.keep_grad_of(self)
         else:
             write()
         self._version[0] += 1

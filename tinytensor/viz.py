@@ -1,6 +1,7 @@
 """Drawing the autograd graph: Graphviz DOT text, and a picture when Graphviz is installed.
 
-    loss = model(x).cross_entropy(y); loss.backward()
+    loss = tt.cross_entropy(model(x), y)
+    loss.backward()
     print(tt.viz.to_dot(loss, dict(model.named_parameters())))   # text; no Python dependency
     tt.viz.render(loss, "graph.png", dict(model.named_parameters()))
 
@@ -25,8 +26,7 @@ def graph_of(tensor):
         if id(op) in seen:
             continue
         seen.add(id(op))
-        weak_output = op._output      # private: a weak reference to the output, dead once it is freed
-        output = tensor if op is tensor.grad_fn else (weak_output() if weak_output else None)
+        output = tensor if op is tensor.grad_fn else op.retained_output   # only these can have a .grad
         inputs = [parent for parent in op.inputs if parent is not None]
         ops.append((op, op.name, tuple(op.output_shape), output, inputs))
         stack.extend(parent for parent in inputs if not isinstance(parent, Tensor))

@@ -48,10 +48,7 @@ class Adam(Optimizer):
                 # Bias correction: step size lr / (1 - beta1^t), denominator sqrt(v / (1 - beta2^t)) + eps.
                 step_size, v_scale = lr / (1 - beta1 ** t), 1 / math.sqrt(1 - beta2 ** t)
                 max_v = state.get("max_exp_avg_sq")
-                if fast.enabled():
-                    adam_update_in_place(xp, param, g, m, v, max_v, beta1, beta2, step_size, v_scale, eps,
-                                         self._scratch_like(param))
-                else:
+                if not fast.enabled():
                     m *= beta1
                     m += (1 - beta1) * g
                     v *= beta2
@@ -60,6 +57,9 @@ class Adam(Optimizer):
                         max_v[...] = xp.maximum(max_v, v)
                         v = max_v
                     param -= step_size * m / (xp.sqrt(v) * v_scale + eps)
+                else:
+                    adam_update_in_place(xp, param, g, m, v, max_v, beta1, beta2, step_size, v_scale, eps,
+                                         self._scratch_like(param))
                 p.mark_modified()
         return loss
 

@@ -42,10 +42,10 @@ class SGD(Optimizer):
                         buf *= momentum
                         buf += g if dampening == 0 else (1 - dampening) * g
                     g = g + momentum * buf if nesterov else buf
-                if fast.enabled():
-                    sgd_update_in_place(xp, param, g, lr, self._scratch_like(param))
-                else:
+                if not fast.enabled():
                     param -= lr * g
+                else:
+                    sgd_update_in_place(xp, param, g, lr, self._scratch_like(param))
                 p.mark_modified()
         return loss
 

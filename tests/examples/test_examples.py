@@ -184,3 +184,14 @@ def test_draw_graph_help_shows_the_defaults(capsys):
     with pytest.raises(SystemExit):
         run_example("draw_graph", "--help")
     assert "(default: 4,8,3)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_train_translation_runs_end_to_end(tmp_path, capsys):
+    match = run_example("train_translation", "--epochs", 1, "--steps", 6, "--batch-size", 16, "--test-size", 24,
+                        "--d-model", 16, "--heads", 2, "--layers", 1, "--beam", 2, "--out-dir", tmp_path)
+    assert 0 <= match <= 1
+    assert (tmp_path / "translation_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "translation_attention.png").stat().st_size > 10_000
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"exact match: {100 * match:.1f}%"
+    assert any("greedy" in line and "beam 2" in line for line in out)

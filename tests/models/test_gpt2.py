@@ -9,7 +9,8 @@ from safetensors.numpy import save_file
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.download import DownloadError
-from tinytensor.models.gpt2 import GPT, PRESETS, CausalSelfAttention, GPTConfig, KVCache, _choose
+from tinytensor.models.gpt2 import (GPT, PRESETS, BlockArrays, CausalSelfAttention, GPTConfig, KVCache,
+                                    _choose)
 
 
 def tiny_config(**changes):
@@ -111,13 +112,28 @@ def test_causality_logits_do_not_see_later_tokens():
     assert np.abs(a[:, 5:] - b[:, 5:]).max() > 1e-3          # the changed positions do change
 
 
-def test_attention_gradcheck_float64():
+@pytest.mark.parametrize("fused", [False, True])
+def test_attention_gradcheck_float64(fused):
     tt.manual_seed(0)
-    attn = CausalSelfAttention(tiny_config(n_embd=8, n_head=2)).to(tt.float64)
+    attn = CausalSelfAttention(tiny_config(n_embd=8, n_head=2), fused=fused).to(tt.float64)
     x = tt.randn(2, 3, 8, dtype=tt.float64, requires_grad=True)
     assert tt.gradcheck(attn, (x,))                                   # split, heads, causal softmax, merge
     q, k, v = (tt.randn(2, 2, 3, 4, dtype=tt.float64, requires_grad=True) for _ in range(3))
     assert tt.gradcheck(lambda q, k, v: tt.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v))
+
+
+def test_fused_model_equals_plain_model():
+    fused = tiny_gpt()
+    plain = GPT(tiny_config(), fused=False).to(tt.float64)
+    plain.load_state_dict(fused.state_dict())
+    x, y = ids((2, 8)), ids((2, 8), seed=2)
+    results = []
+    for model in (fused, plain):
+        logits, loss = model(x, y)
+        loss.backward()
+        results.append([logits.detach().numpy()] + [p.grad.numpy() for p in model.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_configure_optimizer_decays_only_matrices():
@@ -161,6 +177,28 @@ def test_cached_forward_equals_full_forward():
     np.testing.assert_allclose(np.concatenate([p.detach().numpy() for p in pieces], axis=1), full, atol=1e-12)
     with pytest.raises(ValueError, match="longer than block_size"):
         model._hidden(x[:, :1], caches)
+
+
+def test_fused_decoding_step_equals_plain_blocks():
+    fused = tiny_gpt()
+    plain = GPT(tiny_config(), fused=False).to(tt.float64).eval()
+    plain.load_state_dict(fused.state_dict())
+    fused.eval()
+    x = ids((2, 8))
+    results = []
+    with tt.no_grad():
+        for arrays in ([BlockArrays(block) for block in fused.transformer.h], None):
+            caches = [KVCache(2, fused.config, "cpu", tt.float64) for _ in fused.transformer.h]
+            model = fused if arrays else plain
+            pieces = [model._hidden(x[:, :3], caches, arrays), model._hidden(x[:, 3:4], caches, arrays),
+                      model._hidden(x[:, 4:], caches, arrays)]
+            results.append(np.concatenate([p.numpy() for p in pieces], axis=1))
+            results.append(caches[1].keys.numpy())
+    np.testing.assert_allclose(results[0], results[2], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[1], results[3], rtol=1e-10, atol=1e-12)
+    prompt = ids((2, 3))
+    np.testing.assert_array_equal(fused.generate(prompt, 12, seed=1).numpy(),
+                                  plain.generate(prompt, 12, seed=1).numpy())
 
 
 @pytest.mark.parametrize("sampling", [dict(temperature=0), dict(temperature=1.0, seed=3),
@@ -296,6 +334,8 @@ def test_from_pretrained_refuses_checkpoints_that_do_not_fit(tmp_path):
         GPT.from_pretrained(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="neither a folder nor a known name"):
         GPT.from_pretrained("gpt5")
+    with pytest.raises(FileNotFoundError, match="huggingface.co/openai-community/gpt2-xl into a folder"):
+        GPT.from_pretrained("gpt2-xl")
 
 
 def test_from_pretrained_offline_says_where_to_put_the_file(tmp_path, monkeypatch):

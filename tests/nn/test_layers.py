@@ -78,6 +78,17 @@ def test_conv2d_errors_and_repr():
     with pytest.raises(ValueError, match=r"in_channels \(3\).*divisible by groups \(2\)"):
         nn.Conv2d(3, 4, 3, groups=2)
     assert repr(nn.Conv2d(1, 6, 5, padding=2)) == "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))"
+    with pytest.raises(ValueError, match=r"padding='same' needs stride 1"):
+        nn.Conv2d(1, 2, 3, stride=2, padding="same")
+
+
+def test_conv2d_same_and_valid_padding(rng):
+    x = tt.tensor(rng.standard_normal((2, 3, 7, 6)), dtype=tt.float32)
+    same = nn.Conv2d(3, 4, (4, 3), padding="same", dilation=2)
+    assert same(x).shape == (2, 4, 7, 6)
+    assert repr(same) == "Conv2d(3, 4, kernel_size=(4, 3), stride=(1, 1), padding='same', dilation=(2, 2))"
+    valid = nn.Conv2d(3, 4, 3, padding="valid")
+    assert valid(x).shape == (2, 4, 5, 4)
 
 
 def layer_norm_reference(x, w, b, eps=1e-5):
@@ -198,6 +209,20 @@ def test_pools(rng, device):
     check_layer(nn.MaxPool2d(2), x, lambda x: windows.max(axis=(3, 5)), device)
     check_layer(nn.AvgPool2d(2), x, lambda x: windows.mean(axis=(3, 5)), device)
     assert nn.MaxPool2d(3).stride == 3 and nn.AvgPool2d(3, stride=1).stride == 1
+
+
+def test_pools_with_ceil_mode_and_unpool_round_trip(rng, device):
+    x = tt.tensor(rng.uniform(0.5, 2.0, (1, 2, 5, 5)), device=device)    # positive: maxima beat the zeros
+    pool = nn.MaxPool2d(2, return_indices=True, ceil_mode=True)
+    assert repr(pool) == "MaxPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True, return_indices=True)"
+    y, indices = pool(x)
+    assert y.shape == (1, 2, 3, 3)
+    unpooled = nn.MaxUnpool2d(2)(y, indices, output_size=x.shape)
+    assert unpooled.shape == x.shape
+    np.testing.assert_array_equal(to_numpy(pool(unpooled)[0]), to_numpy(y))
+    assert nn.AvgPool2d(2, ceil_mode=True)(x).shape == (1, 2, 3, 3)
+    np.testing.assert_allclose(to_numpy(nn.AvgPool2d(2, ceil_mode=True)(x))[..., 2, 2], to_numpy(x)[..., 4, 4])
+    assert nn.functional.max_unpool2d is tt.max_unpool2d
 
 
 def test_flatten_and_identity(rng):

@@ -1,4 +1,4 @@
-"""tt.detect_anomaly: the first op that turns finite numbers into NaN or inf is named, with the user's line."""
+"""tt.detect_anomaly: the first op that makes a NaN or an inf is named, with the user's line."""
 import numpy as np
 import pytest
 
@@ -35,7 +35,8 @@ def test_the_user_line_is_found_through_nn_layers():
     layer.weight.data.fill(np.inf)
     with tt.detect_anomaly(), pytest.raises(RuntimeError) as info:
         nn.functional.relu(layer(x) - layer(x))                        # inf - inf
-    assert "Sub made nan" in str(info.value) and "without nan" in str(info.value) and "layer(x) - layer(x)" in str(info.value)
+    message = str(info.value)
+    assert "Sub made nan" in message and "without nan" in message and "layer(x) - layer(x)" in message
 
 
 def test_a_nan_already_in_the_inputs_is_not_blamed_on_the_next_op():
@@ -52,3 +53,13 @@ def test_without_the_mode_nothing_is_checked_or_recorded():
     with tt.detect_anomaly():
         pass
     assert x.exp().grad_fn.created_at is None                         # the mode is off again after the block
+
+
+def test_detect_anomaly_works_as_a_decorator_and_restores_the_mode():
+    @tt.detect_anomaly()
+    def risky(x):
+        return (x - x) / (x - x)                                       # 0 / 0
+
+    with pytest.raises(RuntimeError, match=r"Div made nan at index \(0,\)"):
+        risky(tt.tensor([1.0]))
+    assert np.isnan((tt.zeros(1) / tt.zeros(1)).numpy()[0])           # off again: no error

@@ -92,3 +92,17 @@ def test_attention_dropout_values_and_gradients_under_a_fixed_seed(device, qkv):
         return (weights * keep / 0.7) @ v
 
     check_op(attend, reference, q, k, v, device=device)
+
+
+def test_float_mask_rows_of_minus_infinity_give_zeros_not_nan(device, qkv):
+    """-inf in a float mask masks like False in a bool one: a row of them attends to nothing."""
+    added = np.zeros((3, 5))
+    added[0, 2:] = -np.inf
+    added[1] = -np.inf
+    q, k, v = (tt.tensor(a, device=device, requires_grad=True) for a in qkv)
+    out = tt.scaled_dot_product_attention(q, k, v, attn_mask=tt.tensor(added, device=device))
+    out.sum().backward()
+    np.testing.assert_array_equal(out.detach().numpy()[:, 1], 0)
+    np.testing.assert_allclose(out.detach().numpy()[:, 0],
+                               attention_reference(*qkv, added=added[:1])[:, 0], rtol=1e-6)
+    assert all(np.isfinite(t.grad.numpy()).all() for t in (q, k, v))

@@ -125,3 +125,115 @@ def test_pool_errors():
         tt.max_pool2d(tt.zeros(1, 1, 4, 4), 2, padding=2)
     with pytest.raises(ValueError, match="too small"):
         tt.avg_pool2d(tt.zeros(1, 1, 2, 2), 3)
+
+
+# ----------------------------------------------------------------------------------- padding="same"/"valid"
+
+@pytest.mark.parametrize("ws, dilation", [((3, 2, 3, 3), 1), ((3, 2, 2, 3), 1), ((2, 2, 3, 2), 2),
+                                          ((2, 2, 4, 1), 1)])
+def test_conv2d_same_padding_keeps_the_size(device, rng, ws, dilation):
+    """Total padding dilation (k - 1) per axis, the odd one on the bottom/right (PyTorch's rule)."""
+    x, w, b = rng.standard_normal((1, 2, 5, 4)), rng.standard_normal(ws), rng.standard_normal(ws[0])
+
+    def reference(x, w, b):
+        totals = [dilation * (k - 1) for k in ws[2:]]
+        padded = np.pad(x, ((0, 0), (0, 0)) + tuple((t // 2, t - t // 2) for t in totals))
+        return conv2d_reference(padded, w, b, dilation=dilation)
+
+    out = check_op(lambda x, w, b: tt.conv2d(x, w, b, padding="same", dilation=dilation), reference, x, w, b,
+                   device=device)
+    assert out.shape == (1, ws[0], 5, 4)
+
+
+def test_conv2d_valid_padding_is_no_padding(device, rng):
+    x, w = rng.standard_normal((1, 2, 5, 4)), rng.standard_normal((3, 2, 3, 2))
+    check_op(lambda x, w: tt.conv2d(x, w, padding="valid", stride=2), lambda x, w: conv2d_reference(x, w, stride=2),
+             x, w, device=device)
+
+
+def test_conv2d_named_padding_errors():
+    x, w = tt.zeros(1, 1, 5, 5), tt.zeros(1, 1, 3, 3)
+    with pytest.raises(ValueError, match=r"padding='same' needs stride 1.*got stride 2"):
+        tt.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"'valid' or 'same', got 'full'"):
+        tt.conv2d(x, w, padding="full")
+
+
+# ----------------------------------------------------------------------------------- ceil_mode, indices, unpool
+
+def ceil_pool_reference(x, k, s, p, reduce):
+    """PyTorch's ceil_mode by hand: OH = ceil((H + 2p - k) / s) + 1, less one if the last window would
+    start past the input and its left padding; windows are clipped to the padded input, and the mean
+    divides by what is left of the window (count_include_pad=True)."""
+    n, c, h, w = x.shape
+    fill = -np.inf if reduce is np.max else 0.0
+    sizes = []
+    for length in (h, w):
+        o = -(-(length + 2 * p - k) // s) + 1
+        sizes.append(o - 1 if (o - 1) * s >= length + p else o)
+    padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=fill)
+    out = np.empty((n, c, *sizes))
+    for i in range(sizes[0]):
+        for j in range(sizes[1]):
+            window = padded[:, :, i * s:i * s + k, j * s:j * s + k]       # numpy clips at the edge
+            out[:, :, i, j] = reduce(window, axis=(2, 3)) if reduce is np.max else window.mean(axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (2, 3, 1), (3, 3, 0)])
+@pytest.mark.parametrize("op, reduce", [(tt.max_pool2d, np.max), (tt.avg_pool2d, np.mean)])
+def test_pools_with_ceil_mode(device, rng, k, s, p, op, reduce):
+    x = rng.standard_normal((1, 2, 7, 6))
+    out = check_op(lambda x: op(x, k, s, p, ceil_mode=True), lambda x: ceil_pool_reference(x, k, s, p, reduce),
+                   x, device=device)
+    floor = op(tt.tensor(x, device=device), k, s, p)
+    assert out.shape[2:] >= floor.shape[2:]
+
+
+def test_ceil_mode_keeps_a_partial_last_window(device):
+    """5 wide, kernel 2, stride 2: floor gives 2 windows, ceil a third over the last column alone."""
+    x = tt.tensor([[[[1.0, 2.0, 3.0, 4.0, 5.0]]]], device=device)
+    assert tt.max_pool2d(x, (1, 2), ceil_mode=True).tolist() == [[[[2.0, 4.0, 5.0]]]]
+    assert tt.avg_pool2d(x, (1, 2), ceil_mode=True).tolist() == [[[[1.5, 3.5, 5.0]]]]
+    assert tt.max_pool2d(x, (1, 2)).tolist() == [[[[2.0, 4.0]]]]
+
+
+def test_max_pool2d_return_indices_point_at_the_maxima(device, rng):
+    x = tt.tensor(rng.standard_normal((2, 3, 5, 7)), device=device)
+    y, indices = tt.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)
+    assert indices.dtype == tt.int64 and indices.shape == y.shape
+    planes = x.numpy().reshape(2, 3, -1)
+    np.testing.assert_array_equal(np.take_along_axis(planes, indices.numpy().reshape(2, 3, -1), axis=2),
+                                  y.numpy().reshape(2, 3, -1))
+    small = tt.tensor([[[[1.0, 9.0, 2.0], [8.0, 3.0, 7.0]]]], device=device)
+    assert tt.max_pool2d(small, 2, 1, return_indices=True)[1].tolist() == [[[[1, 1]]]]   # 9 at (0, 1)
+    assert tt.max_pool2d(small, (2, 1), return_indices=True)[1].tolist() == [[[[3, 1, 5]]]]
+
+
+def test_max_unpool2d_forward_and_gradients(device, rng):
+    x = rng.standard_normal((1, 3, 6, 4))
+    y, indices = tt.max_pool2d(tt.tensor(x, device=device), 2, return_indices=True)        # (1, 3, 3, 2)
+
+    def reference(values):
+        out = np.zeros((1, 3, 6 * 4))
+        np.put_along_axis(out, indices.numpy().reshape(1, 3, -1), values.reshape(1, 3, -1), axis=2)
+        return out.reshape(1, 3, 6, 4)
+
+    check_op(lambda v: tt.max_unpool2d(v, indices, 2), reference, y.numpy(), device=device, second_order=True)
+
+
+def test_max_unpool2d_with_output_size_undoes_an_odd_pool(device, rng):
+    x = tt.tensor(rng.standard_normal((2, 2, 5, 5)), device=device)
+    y, indices = tt.max_pool2d(x, 2, return_indices=True)              # the last row and column are dropped
+    unpooled = tt.max_unpool2d(y, indices, 2, output_size=(5, 5))
+    assert unpooled.shape == (2, 2, 5, 5)
+    np.testing.assert_array_equal(tt.max_pool2d(unpooled, 2).numpy(), y.numpy())
+    assert (unpooled.numpy() != 0).sum() == y.size
+
+
+def test_max_unpool2d_errors(device):
+    y, indices = tt.max_pool2d(tt.ones(1, 1, 4, 4, device=device), 2, return_indices=True)
+    with pytest.raises(IndexError, match=r"index 20 is outside the output plane \(3, 3\).*output_size"):
+        tt.max_unpool2d(y, indices + 10, 2, output_size=(3, 3))
+    with pytest.raises(ValueError, match=r"indices must be integers of the input's shape \(1, 1, 2, 2\)"):
+        tt.max_unpool2d(y, indices.reshape(1, 1, 4), 2)

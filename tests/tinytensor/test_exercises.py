@@ -1,5 +1,8 @@
 """The exercises: every reference solution passes, every untouched stub fails, the stubs match their
 solutions, planted mistakes are named, and the command line reports and exits as documented."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,8 +57,14 @@ PLANTED = [   # (exercise, the right line, a wrong one, words the diagnosis must
     (10, "return grad @ w, grad.T @ x, grad.sum(axis=0)", "return grad @ w, grad.T @ x, grad",
      "sum the bias gradient over the batch"),
     (10, "p -= lr * p.grad", "p += lr * p.grad", "training diverged"),
+    (10, "p -= lr * p.grad", "p -= 0.01 * lr * p.grad", "reaches 0.015"),
+    (10, "p.grad = None", "pass", "gradients are never cleared"),
     (11, "return grad * x.sigmoid()", "return grad * tt.tensor(1 / (1 + ctx.xp.exp(-x.data)))",
      "Softplus's backward is the problem"),
+    (11, "tt.grad(f(x).sum(), x, create_graph=True)", "tt.grad(f(x).sum(), x)", "create_graph=True"),
+    (5, "return y * (grad - (grad * y).sum(axis=-1, keepdims=True))",
+     "return (y * (grad - (grad * y).sum(axis=-1, keepdims=True))).half()", "right to float16 precision"),
+    (4, "grad_a = grad @ b.T ", "grad_a = grad @ b ", "shapes do not fit"),
 ]
 
 
@@ -95,6 +104,15 @@ def test_command_line_list_check_and_exit_codes(capsys):
     assert "PASSES" in capsys.readouterr().out
 
 
+def test_list_tells_passes_fails_and_missing_apart(tmp_path, capsys):
+    (tmp_path / BY_NUMBER[1].filename).write_text(solution_path(BY_NUMBER[1]).read_text(encoding="utf-8"))
+    (tmp_path / BY_NUMBER[2].filename).write_text("import tinytensor as tt\n")
+    (tmp_path / BY_NUMBER[3].filename).write_text(stub_text(BY_NUMBER[3]))
+    main(["--dir", str(tmp_path), "list"])
+    states = [line.split("  ")[-1].strip() for line in capsys.readouterr().out.splitlines()[1:5]]
+    assert states == ["passes", "fails", "not started", "missing"]
+
+
 def test_hints_unlock_one_at_a_time(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYTENSOR_CACHE", str(tmp_path))
     hints = BY_NUMBER[5].hints
@@ -117,3 +135,24 @@ def test_init_writes_stubs_and_keeps_edited_files(tmp_path, capsys):
     edited.write_text("# mine\n")
     main(["--dir", str(tmp_path), "init"])
     assert edited.read_text() == "# mine\n"
+
+
+def test_python_dash_m_runs_the_checker_with_its_exit_codes(tmp_path):
+    def run(*args):
+        env = dict(os.environ, PYTHONPATH=str(STUBS.parents[1]))   # also from a checkout that is not installed
+        return subprocess.run([sys.executable, "-m", "tinytensor.exercises", *args], capture_output=True,
+                              text=True, cwd=tmp_path, env=env)
+    stub = run("--dir", str(STUBS), "check", "7")
+    assert stub.returncode == 1 and "NOT STARTED" in stub.stdout and "ex07_layer_norm.py" in stub.stdout
+    solution = run("check", "7", "--solution")
+    assert solution.returncode == 0 and "PASSES" in solution.stdout
+
+
+def test_the_guide_shows_what_the_checker_says(tmp_path):
+    exercise = BY_NUMBER[1]
+    text = solution_path(exercise).read_text(encoding="utf-8")
+    (tmp_path / exercise.filename).write_text(text.replace("** 2 ", " "), encoding="utf-8")
+    with pytest.raises(Failure) as failure:
+        check(exercise, tmp_path / exercise.filename)
+    guide = (STUBS.parents[1] / "docs" / "exercises.md").read_text(encoding="utf-8")
+    assert " ".join(str(failure.value).split()) in " ".join(guide.split())

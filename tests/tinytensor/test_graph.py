@@ -33,8 +33,10 @@ def test_a_leaf_and_a_tensor_made_without_gradients_have_no_node():
 def test_every_node_field_is_declared_in_init():
     x = tt.ones(2, 3, requires_grad=True)
     node = x.exp().grad_fn
-    declared = set(vars(tt.Node(tt.Function, np, "cpu", (True,))))
-    assert set(vars(node)) == declared                            # record() sets no new field
+    fresh = tt.Node(tt.Function, "cpu", (True,))
+    for field in tt.Node.__slots__[:-1]:                          # the last is __dict__, for ctx.axes etc.
+        getattr(fresh, field)                                     # set by __init__: no AttributeError
+    assert vars(node) == {}                                       # apply and record add no field
 
 
 def test_create_graph_reaches_the_backward():
@@ -133,3 +135,32 @@ def test_only_broadcast_axes_are_summed_implicitly():
     x = tt.ones(4, 1, requires_grad=True)
     Custom.apply(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full((4, 1), 6.0))           # 2 * 3 copies summed
+
+
+@pytest.mark.parametrize("op", ["linear", "relu", "cross_entropy"])
+def test_a_backward_on_arrays_agrees_with_the_same_backward_on_tensors(op):
+    """backward_operands gives arrays without create_graph, Tensors with it: same formulas, same numbers."""
+    rng = np.random.default_rng(0)
+    x = tt.tensor(rng.standard_normal((4, 3, 5)), dtype=tt.float64, requires_grad=True)
+    w = tt.tensor(rng.standard_normal((2, 5)), dtype=tt.float64, requires_grad=True)
+    b = tt.tensor(rng.standard_normal(2), dtype=tt.float64, requires_grad=True)
+    target = tt.tensor(rng.integers(0, 5, 4))
+    fn = {"linear": lambda: (tt.linear(x, w, b) ** 2).sum(),
+          "relu": lambda: (tt.relu(x) * x).sum(),
+          "cross_entropy": lambda: tt.cross_entropy(x[:, 0] * 3, target, label_smoothing=0.1)}[op]
+    inputs = [x, w, b] if op == "linear" else [x]
+    on_arrays = tt.grad(fn(), inputs)
+    on_tensors = tt.grad(fn(), inputs, create_graph=True)
+    assert all(g.grad_fn is None for g in on_arrays) and on_tensors[0].grad_fn is not None
+    for a, t in zip(on_arrays, on_tensors):
+        np.testing.assert_allclose(a.numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_forward_that_returns_a_tensor_is_told_to_return_an_array():
+    class Wrong(tt.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return tt.tensor(x) * 2
+
+    with pytest.raises(TypeError, match=r"Wrong\.forward returned a Tensor.*ctx\.xp"):
+        Wrong.apply(tt.ones(2, requires_grad=True))

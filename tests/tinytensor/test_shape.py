@@ -33,6 +33,15 @@ UNARY = [
      lambda x: np.pad(x, ((0, 0), (2, 0), (0, 1)), constant_values=-1.5), (2, 2, 3), False),
     ("pad negative crops", lambda x: tt.pad(x, (-1, 2, 1, -1)),
      lambda x: np.pad(x[:-1, 1:], ((1, 0), (0, 2))), (3, 4), True),
+    # NumPy's reflect, edge and wrap are PyTorch's reflect, replicate and circular.
+    ("pad reflect", lambda x: tt.pad(x, (2, 3, 1, 0), mode="reflect"),
+     lambda x: np.pad(x, ((0, 0), (1, 0), (2, 3)), mode="reflect"), (2, 3, 5), True),
+    ("pad replicate", lambda x: tt.pad(x, (3, 1, 2, 2), mode="replicate"),
+     lambda x: np.pad(x, ((2, 2), (3, 1)), mode="edge"), (3, 2), True),
+    ("pad circular", lambda x: tt.pad(x, (3, 2, 0, 1), mode="circular"),
+     lambda x: np.pad(x, ((0, 0), (0, 1), (3, 2)), mode="wrap"), (1, 2, 3), True),
+    ("pad reflect length 2", lambda x: tt.pad(x, (1, 1), mode="reflect"),
+     lambda x: np.pad(x, ((0, 0), (1, 1)), mode="reflect"), (3, 2), False),
 ]
 
 
@@ -190,6 +199,10 @@ def test_second_derivative_through_reshape_and_transpose(device, rng):
     (lambda x: tt.pad(x, (1,)), r"pairs"),
     (lambda x: tt.pad(x, (1, 1) * 4), r"at most the 3 axes"),
     (lambda x: tt.pad(x, (-3, -2)), r"negative length"),
+    (lambda x: tt.pad(x, (1, 1), mode="symmetric"), r"mode must be one of"),
+    (lambda x: tt.pad(x, (4, 0), mode="reflect"), r"reflect.*at most 3 here \(the axis has length 4\).*\(4, 0\)"),
+    (lambda x: tt.pad(x, (0, 0, 0, 4), mode="circular"), r"at most 3.*axis 1 of a tensor of shape \(2, 3, 4\)"),
+    (lambda x: tt.pad(x, (-1, 0), mode="replicate"), r"replicate.*non-negative widths"),
 ])
 def test_shape_errors_name_the_values(call, message):
     x = tt.ones(2, 3, 4)
@@ -202,9 +215,13 @@ def test_cat_refuses_non_tensors():
         tt.cat([tt.ones(2), np.ones(2)])
 
 
-def test_pad_other_modes_not_implemented():
-    with pytest.raises(NotImplementedError, match="reflect"):
-        tt.pad(tt.ones(2, 2), (1, 1), mode="reflect")
+def test_pad_reflect_gradient_gathers_every_copy(device):
+    """[a b c] -> [c b | a b c | b a]: b is copied three times, c and a twice."""
+    x = tt.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = tt.pad(x, (2, 2), mode="reflect")
+    assert y.tolist() == [3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 3.0, 2.0]
 
 
 @pytest.mark.cuda

@@ -60,3 +60,12 @@ def test_render_writes_svg_and_png(tmp_path):
     assert "<svg" in svg.read_text() and "Tanh" in svg.read_text()
     png = tt.viz.render(loss, tmp_path / "graph.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_retained_intermediate_gradient_shows_its_norm():
+    x = tt.tensor([1.0, -2.0], requires_grad=True)
+    h = (x * 3).retain_grad()
+    loss = (h * h).sum()
+    loss.backward()
+    norm = np.linalg.norm(h.grad.numpy())                 # 2 h = [6, -12]
+    assert f'label="shape (2,)\\n|grad| = {norm:.4g}"' in tt.viz.to_dot(loss)

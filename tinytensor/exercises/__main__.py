@@ -14,6 +14,14 @@ def _exercise(number):
     return BY_NUMBER[number]
 
 
+def _shown(path):
+    """path relative to the current folder when it is below it, else as it is."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _say(text, indent="  "):
     print(textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent))
 
@@ -33,7 +41,7 @@ def main(argv=None):
     init = commands.add_parser("init", help="write the stubs into --dir (existing files are kept)")
     init.add_argument("--force", action="store_true", help="overwrite existing files with fresh stubs")
     args = parser.parse_args(argv)
-    folder = args.dir or default_dir()
+    folder = _shown(args.dir or default_dir())     # messages then name files as the learner would
 
     if args.command == "list":
         print(f"exercises in {folder}:")
@@ -60,7 +68,7 @@ def main(argv=None):
         if before == shown:
             print(f"  that was the last hint; the reference solution is {solution_path(exercise)}")
         return 0
-    folder = solution_path(exercise).parent if args.solution else folder
+    folder = _shown(solution_path(exercise).parent) if args.solution else folder
     state, message = status(exercise, folder)
     print(f"exercise {exercise.number}, {exercise.title} ({folder / exercise.filename}): {state.upper()}")
     _say(message)

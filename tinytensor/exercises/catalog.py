@@ -257,9 +257,9 @@ def _check_training(module):
         raise Failure(f"the loss grew from {first:.4g} to {last:.4g}: either the update adds the gradient "
                       "(it must be p -= lr * p.grad), or the gradients are never cleared (p.grad = None "
                       "before backward), so every step adds to all the earlier ones")
-    if last > 0.02:
+    if last > 0.03:
         raise Failure(f"the loss fell from {first:.4g} only to {last:.4g}, where the reference solution "
-                      "reaches below 0.01: are the gradients cleared before each backward (p.grad = None)? "
+                      "reaches 0.015: are the gradients cleared before each backward (p.grad = None)? "
                       "Otherwise they add up from step to step")
 
 

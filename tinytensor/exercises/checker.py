@@ -81,7 +81,8 @@ def load(path):
 
 def crash_message(error, path, doing):
     """'<doing> raised <error> (line N of the learner's file: <code>)', plus a hint for common errors."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == Path(path)]
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if Path(f.filename).resolve() == Path(path).resolve()]
     where = f" at line {frames[-1].lineno} of {Path(path).name}: {frames[-1].line.strip()}" if frames else ""
     text = f"{doing} raised {type(error).__name__}: {error}{where}."
     message = str(error)
@@ -209,6 +210,9 @@ def likely_mistake(exercise, index, got, want, np_args, grad):
         return shape_pattern(got.shape, want.shape, grad.shape)
     if not np.all(np.isfinite(got)):
         return "the gradient has NaN or inf in it: a division by zero, or exp of a large number"
+    if got.dtype != np.float64 and np.allclose(got, want, rtol=1e-2, atol=1e-4):
+        return (f"the values are right to {got.dtype} precision, but the checker works in float64: make new "
+                "tensors with dtype=tt.float64 (or from the saved tensors, which are float64 already)")
     if not np.allclose(want, 0) and _same(got, -want):
         return "the sign is flipped"
     if not np.allclose(want, 0) and np.allclose(got, 0):

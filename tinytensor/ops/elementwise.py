@@ -258,7 +258,7 @@ class Sigmoid(Function):
     def forward(ctx, x):
         xp = ctx.xp
         with quiet(xp, over="ignore"):        # x << 0: exp(-x) = inf, y = 1 / inf = 0, the right limit
-            y = fast.sigmoid(xp, x) if fast.enabled() else 1 / (1 + xp.exp(-x))
+            y = 1 / (1 + xp.exp(-x)) if not fast.enabled() else fast.sigmoid(xp, x)
         ctx.save_for_backward(y)
         return y
 
@@ -279,8 +279,8 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return grad * constant(y.data > 0, y)
+        grad, y = ctx.backward_operands(grad)             # arrays, or Tensors under create_graph
+        return grad * (y > 0)
 
 
 class LeakyRelu(Function):
@@ -331,12 +331,12 @@ class Gelu(Function):
         ctx.save_for_backward(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            if fast.enabled():
-                return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)
-            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)))
-        if fast.enabled():
-            return fast.gelu_erf(xp, x, _SQRT_HALF)
-        return 0.5 * x * (1 + numerics.erf(x * _SQRT_HALF, xp))
+            if not fast.enabled():
+                return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)))
+            return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)
+        if not fast.enabled():
+            return 0.5 * x * (1 + numerics.erf(x * _SQRT_HALF, xp))
+        return fast.gelu_erf(xp, x, _SQRT_HALF)
 
     @staticmethod
     def backward(ctx, grad):
@@ -359,10 +359,10 @@ class Softplus(Function):
         ctx.beta, ctx.threshold = beta, threshold
         bx = x * beta if beta != 1 else x
         # log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)): the exp never overflows.
-        if fast.enabled():
-            y = fast.softplus(xp, bx)
-        else:
+        if not fast.enabled():
             y = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
+        else:
+            y = fast.softplus(xp, bx)
         if beta != 1:
             y /= beta
         return xp.where(bx > threshold, x, y)

@@ -119,7 +119,7 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        z, p = ctx.saved_tensors
+        grad, z, p = ctx.backward_operands(grad)                # arrays, or Tensors under create_graph
         xp = ctx.xp
         if ctx.create_graph:   # softmax recomputed from z, so the gradient carries z's graph
             p = softmax(z, 1)
@@ -134,7 +134,7 @@ class CrossEntropy(Function):
         a_sum = a.sum(axis=1, keepdims=True)                    # (rows, 1)
         if grad.ndim:                                           # reduction="none": one gradient per row
             grad = grad.reshape(rows, 1)
-        return (p * constant(a_sum, z) - constant(a, z)) * grad, None, None, None, None, None
+        return (p * a_sum - a) * grad, None, None, None, None, None
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):

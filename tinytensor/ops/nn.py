@@ -10,13 +10,14 @@ import math
 
 from ..autograd import Function, no_grad
 from ..random import generator
-from ..tensor import Tensor
-from .elementwise import sqrt, where
+from ..tensor import Tensor, int64
 from .common import check_same_float_dtype, constant
+from .elementwise import sqrt, where
 from .reduce import softmax
+from .shape import pad, setitem
 
-__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "dropout", "layer_norm",
-           "batch_norm", "scaled_dot_product_attention"]
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "max_unpool2d", "embedding", "dropout",
+           "layer_norm", "batch_norm", "scaled_dot_product_attention"]
 
 
 # ----------------------------------------------------------------------------------- linear
@@ -36,7 +37,7 @@ class Linear(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
+        grad, x, weight = ctx.backward_operands(grad)     # arrays, or Tensors under create_graph
         rows = grad.reshape(-1, weight.shape[0])                                      # (rows, out)
         grad_x = (rows @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
         grad_weight = rows.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
@@ -93,12 +94,20 @@ def _window(i, j, geometry):
             slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
 
 
+def _padded_size(geometry):
+    """(H, W) of the padded input: the padding on both sides, and on the bottom and right whatever more
+    the last window reaches (only with a pool's ceil_mode)."""
+    shape, kernel, stride, padding, dilation, out = geometry
+    return tuple(max(n + 2 * p, (o - 1) * s + d * (k - 1) + 1)
+                 for n, k, s, p, d, o in zip(shape[2:], kernel, stride, padding, dilation, out))
+
+
 def _im2col(xp, x, geometry, pad_value):
     """Every window of x as (N, C, kh, kw, OH, OW); padding filled with pad_value."""
     shape, (kh, kw), _, (ph, pw), _, (oh, ow) = geometry
     n, c, h, w = shape
-    if ph or pw:
-        padded = xp.full((n, c, h + 2 * ph, w + 2 * pw), pad_value, dtype=x.dtype)
+    if _padded_size(geometry) != (h, w):
+        padded = xp.full((n, c) + _padded_size(geometry), pad_value, dtype=x.dtype)
         padded[:, :, ph:ph + h, pw:pw + w] = x
     else:
         padded = x
@@ -130,7 +139,7 @@ class Col2Im(Function):
         ctx.geometry = geometry
         shape, (kh, kw), _, (ph, pw), _, _ = geometry
         n, c, h, w = shape
-        padded = ctx.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+        padded = ctx.xp.zeros((n, c) + _padded_size(geometry), dtype=cols.dtype)
         for i in range(kh):
             for j in range(kw):
                 padded[_window(i, j, geometry)] += cols[:, :, i, j]
@@ -148,8 +157,11 @@ def _pair(value, name, op):
     return tuple(int(v) for v in pair)
 
 
-def _geometry(op, x, kernel, stride, padding, dilation):
-    """(input shape, kernel, stride, padding, dilation, output size), checked, as tuples of ints."""
+def _geometry(op, x, kernel, stride, padding, dilation, ceil_mode=False):
+    """(input shape, kernel, stride, padding, dilation, output size), checked, as tuples of ints.
+
+    OH = floor((H + 2 padding - dilation (kh - 1) - 1) / stride) + 1, or ceil(...) with ceil_mode (pools),
+    where as in PyTorch the last window must still start inside the input or its left padding."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
     kernel, stride = _pair(kernel, "kernel_size", op), _pair(stride, "stride", op)
@@ -157,7 +169,7 @@ def _geometry(op, x, kernel, stride, padding, dilation):
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be "
                          f">= 1 and padding {padding} >= 0")
-    out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+    out = tuple(_output_size(n, k, s, p, d, ceil_mode)
                 for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
     if min(out) <= 0:
         raise ValueError(f"{op}: output size {out} is too small: input {tuple(x.shape[2:])} (H, W) with "
@@ -165,15 +177,30 @@ def _geometry(op, x, kernel, stride, padding, dilation):
     return tuple(x.shape), kernel, stride, padding, dilation, out
 
 
+def _output_size(n, k, s, p, d, ceil_mode):
+    room = n + 2 * p - d * (k - 1) - 1                 # how far the first window can slide
+    if room < 0:
+        return 0
+    if not ceil_mode:
+        return room // s + 1
+    out = -(-room // s) + 1
+    return out - 1 if (out - 1) * s >= n + p else out
+
+
 # ----------------------------------------------------------------------------------- conv and pools
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation like PyTorch: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,)
-    -> (N, O, OH, OW), OH = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1."""
+    -> (N, O, OH, OW), OH = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1.
+
+    padding is an int, a pair, "valid" (no padding) or "same" (OH = H, stride 1 only: dilation (kh - 1)
+    zeros in all, the odd one on the bottom or right, as PyTorch does)."""
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got "
                          f"shape {tuple(weight.shape)}")
     out_channels, group_channels, kh, kw = weight.shape
+    if isinstance(padding, str):
+        x, padding = _named_padding(x, padding, (kh, kw), stride, dilation)
     geometry = _geometry("conv2d", x, (kh, kw), stride, padding, dilation)
     n, channels = x.shape[:2]
     if groups < 1 or channels % groups or out_channels % groups:
@@ -195,15 +222,37 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y if bias is None else y + bias.reshape(1, out_channels, 1, 1)
 
 
+def _named_padding(x, padding, kernel, stride, dilation):
+    """(x, padding) for padding="valid" or "same"; "same" with an odd total pads x's bottom/right first."""
+    if padding == "valid":
+        return x, 0
+    if padding != "same":
+        raise ValueError(f"conv2d: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
+    if _pair(stride, "stride", "conv2d") != (1, 1):
+        raise ValueError(f"conv2d: padding='same' needs stride 1 (as in PyTorch), got stride {stride!r}")
+    totals = [d * (k - 1) for k, d in zip(kernel, _pair(dilation, "dilation", "conv2d"))]   # (H, W)
+    (extra_h, extra_w) = (t % 2 for t in totals)
+    if extra_h or extra_w:
+        x = pad(x, (0, extra_w, 0, extra_h))
+    return x, tuple(t // 2 for t in totals)
+
+
+def _windows_and_winners(xp, x, geometry):
+    """Every window of x, (N, C, kh*kw, OH, OW) with -inf padding, and where each one's max is in it
+    (N, C, OH, OW): the first maximum on ties, as PyTorch."""
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = geometry[1], geometry[-1]
+    windows = _im2col(xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
+    return windows, windows.argmax(axis=2)
+
+
 class MaxPool2d(Function):
     """y = max over each window        dL/dx: g goes to the window's argmax (the first one on ties)"""
 
     @staticmethod
     def forward(ctx, x, geometry):
-        n, c = x.shape[:2]
-        (kh, kw), (oh, ow) = geometry[1], geometry[-1]
-        windows = _im2col(ctx.xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
-        winner = windows.argmax(axis=2)[:, :, None]                             # (N, C, 1, OH, OW)
+        windows, winner = _windows_and_winners(ctx.xp, x, geometry)
+        winner = winner[:, :, None]                                             # (N, C, 1, OH, OW)
         ctx.geometry, ctx.winner = geometry, winner
         return ctx.xp.take_along_axis(windows, winner, axis=2)[:, :, 0]
 
@@ -217,27 +266,82 @@ class MaxPool2d(Function):
         return Col2Im.apply(cols.reshape(n, c, kh, kw, oh, ow), ctx.geometry), None
 
 
-def _pool_geometry(op, x, kernel_size, stride, padding, dilation=1):
-    geometry = _geometry(op, x, kernel_size, kernel_size if stride is None else stride, padding, dilation)
+def _pool_geometry(op, x, kernel_size, stride, padding, dilation=1, ceil_mode=False):
+    geometry = _geometry(op, x, kernel_size, kernel_size if stride is None else stride, padding, dilation,
+                         ceil_mode)
     kernel, padding = geometry[1], geometry[3]
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
     return geometry
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over kernel_size windows (stride defaults to kernel_size; padding counts as -inf).
-    On ties the whole gradient goes to the first maximum in the window (row-major), like PyTorch."""
-    return MaxPool2d.apply(x, _pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation))
+    On ties the whole gradient goes to the first maximum in the window (row-major), like PyTorch.
+
+    ceil_mode: round the output size up, so a last partial window at the bottom/right is kept.
+    return_indices: also return where each maximum is, as PyTorch does: an int64 (N, C, OH, OW) index
+    into the flattened H*W plane of the input (what max_unpool2d takes)."""
+    geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    y = MaxPool2d.apply(x, geometry)
+    return (y, _max_pool_indices(x, geometry)) if return_indices else y
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
+def _max_pool_indices(x, geometry):
+    """The flat H*W position in x of each window's maximum (the first on ties), by a second pass."""
+    xp = x.xp
+    (_, _, _, w), (_, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
+    _, winner = _windows_and_winners(xp, x.data, geometry)                       # (N, C, OH, OW)
+    rows = xp.arange(oh).reshape(-1, 1) * sh - ph + (winner // kw) * dh
+    cols = xp.arange(ow) * sw - pw + (winner % kw) * dw
+    return Tensor(rows * w + cols, dtype=int64, device=x.device)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Mean over kernel_size windows (stride defaults to kernel_size); zero padding counts in the mean
-    (PyTorch's count_include_pad=True)."""
-    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
-    (kh, kw), (oh, ow) = geometry[1], geometry[-1]
+    (PyTorch's count_include_pad=True). ceil_mode: round the output size up; a last partial window is
+    averaged over its elements inside the padded input, as PyTorch does."""
+    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding, ceil_mode=ceil_mode)
+    shape, (kh, kw), (sh, sw), (ph, pw), _, (oh, ow) = geometry
     windows = Im2Col.apply(x, geometry, 0).reshape(x.shape[0], x.shape[1], kh * kw, oh, ow)
-    return windows.mean(axis=2)
+    if not ceil_mode:
+        return windows.mean(axis=2)
+    xp = x.xp
+    # How much of each window lies inside the padded input (H + 2 ph): all of it but at the bottom/right.
+    inside_h = xp.minimum(xp.arange(oh) * sh - ph + kh, shape[2] + ph) - (xp.arange(oh) * sh - ph)
+    inside_w = xp.minimum(xp.arange(ow) * sw - pw + kw, shape[3] + pw) - (xp.arange(ow) * sw - pw)
+    counts = (inside_h.reshape(-1, 1) * inside_w).astype(x.dtype)                  # (OH, OW)
+    return windows.sum(axis=2) / constant(counts, x)
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of max_pool2d's gather, as PyTorch's: an all-zero (N, C, H, W) with x[n, c, i, j]
+    placed at position indices[n, c, i, j] of its flattened H*W plane. H = (OH - 1) stride - 2 padding +
+    kernel_size unless output_size (H, W) or (N, C, H, W) says otherwise. The gradient gathers back."""
+    if x.ndim != 4:
+        raise ValueError(f"max_unpool2d: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
+    raw = indices.data if isinstance(indices, Tensor) else x.xp.asarray(indices)
+    if tuple(raw.shape) != tuple(x.shape) or raw.dtype.kind not in "iu":
+        raise ValueError(f"max_unpool2d: indices must be integers of the input's shape {tuple(x.shape)}, got "
+                         f"{raw.dtype} of shape {tuple(raw.shape)} (the second result of max_pool2d(..., "
+                         "return_indices=True))")
+    kernel, padding = _pair(kernel_size, "kernel_size", "max_unpool2d"), _pair(padding, "padding", "max_unpool2d")
+    stride = kernel if stride is None else _pair(stride, "stride", "max_unpool2d")
+    if output_size is None:
+        size = tuple((o - 1) * s - 2 * p + k for o, s, p, k in zip(x.shape[2:], stride, padding, kernel))
+    else:
+        size = tuple(int(v) for v in tuple(output_size)[-2:])
+    n, c = x.shape[:2]
+    plane = size[0] * size[1]
+    if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= plane):
+        bad = int(raw.min()) if int(raw.min()) < 0 else int(raw.max())
+        raise IndexError(f"max_unpool2d: index {bad} is outside the output plane {size} (valid: 0 to "
+                         f"{plane - 1}); pass output_size when the pooled input's size was not the default")
+    xp = x.xp
+    zeros = constant(xp.zeros((n * c, plane), dtype=x.dtype), x)
+    rows = xp.arange(n * c).reshape(-1, 1)
+    out = setitem(zeros, (rows, raw.reshape(n * c, -1)), x.reshape(n * c, -1))
+    return out.reshape(n, c, *size)
 
 
 # ----------------------------------------------------------------------------------- embedding, dropout
@@ -393,10 +497,12 @@ def _mask_array(mask, like):
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
     """softmax(q @ k^T * scale + mask) @ v, q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev).
 
-    scale defaults to 1/sqrt(E). A bool attn_mask marks True where a query may attend; a float one is
-    added to the scores; is_causal lets query i attend to keys 0..i. Masked scores are set to the most
-    negative finite value of the dtype (not -inf, whose softmax is NaN when a whole row is masked), and a
-    query that may attend to nothing gets an all-zero output and zero gradient instead of NaN."""
+    scale defaults to 1/sqrt(E). A bool attn_mask marks True where a query may attend (the opposite of
+    nn.MultiHeadAttention's masks, where True means may NOT attend, as in PyTorch); a float one is added
+    to the scores, and its -inf entries count as masked; is_causal lets query i attend to keys 0..i.
+    Masked scores are set to the most negative finite value of the dtype (not -inf, whose softmax is NaN
+    when a whole row is masked), and a query that may attend to nothing gets an all-zero output and zero
+    gradient instead of NaN."""
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(f"scaled_dot_product_attention: q, k, v need at least 2 axes (..., length, dim), "
                          f"got shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -418,6 +524,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
             allowed = raw
         else:
             scores = scores + attn_mask
+            allowed = ~xp.isneginf(raw)           # -inf entries are masked positions, as False ones are
     if allowed is not None:
         scores = where(allowed, scores, float(xp.finfo(scores.dtype).min))
     attention = softmax(scores, -1)
@@ -428,3 +535,123 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     if dropout_p > 0:
         attention = dropout(attention, dropout_p)
     return attention @ v
+
+
+# ----------------------------------------------------------------------------------- fused transformer kernels
+#
+# The plain versions are tt.scaled_dot_product_attention(q, k, v, is_causal=True) and
+# tt.gelu(x, approximate="tanh"): read those first. These two do the same arithmetic with fewer passes
+# over memory and fewer temporaries, and their backward works on arrays in place (so, unlike the plain
+# versions, they have no second derivative). tests/tinytensor/test_fused_transformer.py checks that both
+# agree, forward and backward.
+
+__all__ += ["causal_attention_fused", "gelu_tanh_fused"]
+
+
+def causal_attention_probs(xp, q, k, scale):
+    """P = softmax(q k^T * scale, keys after each query masked) on arrays, in one (..., L, S) buffer.
+    Query i is position S - L + i. Used by CausalAttentionFused and by array-level decoders."""
+    length, source = q.shape[-2], k.shape[-2]
+    probs = q @ k.swapaxes(-1, -2)
+    probs *= scale
+    if length > 1:     # keys after the query -> -inf (a single query is the last position: it sees all)
+        probs += xp.triu(xp.full((length, source), -xp.inf, dtype=probs.dtype), source - length + 1)
+    probs -= probs.max(axis=-1, keepdims=True)
+    xp.exp(probs, out=probs)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return probs
+
+
+class CausalAttentionFused(Function):
+    """y = P v, P = softmax(S), S = q k^T * scale with the keys after each query masked out
+    dL/dv = P^T g;  dL/dP = g v^T;  dL/dS = P * (dL/dP - rowsum(dL/dP * P));  dL/dq = dL/dS k scale;
+    dL/dk = dL/dS^T q scale"""
+
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, q, k, v, scale):
+        probs = causal_attention_probs(ctx.xp, q, k, scale)              # (..., L, S)
+        ctx.save_for_backward(q, k, v, probs)
+        ctx.scale = scale
+        return probs @ v
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, probs = (t.data for t in ctx.saved_tensors)
+        g = grad.data
+        grad_v = probs.swapaxes(-1, -2) @ g
+        grad_scores = g @ v.swapaxes(-1, -2)                              # dL/dP, then dL/dS in place
+        grad_scores -= (grad_scores * probs).sum(axis=-1, keepdims=True)
+        grad_scores *= probs
+        grad_scores *= ctx.scale
+        grad_q = grad_scores @ k
+        grad_k = grad_scores.swapaxes(-1, -2) @ q
+        return grad_q, grad_k, grad_v, None
+
+
+def causal_attention_fused(q, k, v, scale=None):
+    """Causal attention as one Function: q (..., L, E), k (..., S, E), v (..., S, Ev), L <= S. The L queries
+    are the last L of the S positions (the first S - L are earlier tokens, e.g. from a KV cache), so query
+    i attends to keys 0 .. S - L + i. For L == S that is scaled_dot_product_attention(q, k, v,
+    is_causal=True); for L < S, that with attn_mask[i, j] = j <= S - L + i. No dropout, no second derivative."""
+    if (q.ndim < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or k.shape[:-2] != v.shape[:-2]
+            or q.shape[-2] > k.shape[-2]):
+        raise ValueError(f"causal_attention_fused: q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} "
+                         "must be (..., L, E), (..., S, E) and (..., S, Ev) with the same batch axes and L <= S")
+    return CausalAttentionFused.apply(q, k, v, 1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+def gelu_tanh_array(xp, x):
+    """(gelu(x, approximate="tanh"), t) on arrays, t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), with two
+    buffers. Used by GeluTanhFused and by array-level decoders."""
+    t = x * x                                  # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), in place
+    t *= _GELU_CUBIC
+    t += 1
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    xp.tanh(t, out=t)
+    y = t + 1
+    y *= x
+    y *= 0.5
+    return y, t
+
+
+class GeluTanhFused(Function):
+    """y = x (1 + t) / 2, t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
+    dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)"""
+
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, x):
+        y, t = gelu_tanh_array(ctx.xp, x)
+        ctx.save_for_backward(x, t)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x, t = (saved.data for saved in ctx.saved_tensors)
+        slope = x * x                              # sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+        slope *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
+        slope += _SQRT_2_OVER_PI
+        inner = t * t                              # x/2 (1 - t^2) * that
+        xp.subtract(1, inner, out=inner)
+        inner *= x
+        inner *= 0.5
+        slope *= inner
+        xp.add(t, 1, out=inner)                    # + (1 + t)/2
+        inner *= 0.5
+        slope += inner
+        slope *= grad.data
+        return slope
+
+
+def gelu_tanh_fused(x):
+    """gelu(x, approximate="tanh") as one Function with fewer temporaries; no second derivative."""
+    return GeluTanhFused.apply(x)

@@ -142,11 +142,11 @@ class Softmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        if fast.enabled():
-            y = fast.softmax(xp, x, axis)
-        else:
+        if not fast.enabled():
             e = xp.exp(x - x.max(axis=axis, keepdims=True))      # shifted by the max: exp never overflows
             y = e / e.sum(axis=axis, keepdims=True)
+        else:
+            y = fast.softmax(xp, x, axis)
         ctx.save_for_backward(y)
         return y
 

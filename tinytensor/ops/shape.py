@@ -312,13 +312,19 @@ class Pad(Function):
         return Pad.apply(grad, tuple((-before, -after) for before, after in ctx.widths), 0), None, None
 
 
-def pad(x, pad_width, value=0, *, mode="constant"):
-    """Pad with a constant, PyTorch's F.pad convention: pad_width pairs start at the LAST axis,
-    (left, right) for the last axis, then (top, bottom) for the one before, and so on. Negative crops.
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
-    pad(x, (1, 1)) widens the last axis by one on each side; pad(img, (1, 1, 2, 2)) pads W by 1, H by 2."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad: only mode='constant' is implemented, got mode={mode!r}")
+
+def pad(x, pad_width, value=0, *, mode="constant"):
+    """Pad like PyTorch's F.pad: pad_width pairs start at the LAST axis, (left, right) for the last axis,
+    then (top, bottom) for the one before, and so on.
+
+    mode="constant" fills with `value` (negative widths crop); "reflect" mirrors the tensor without
+    repeating its edge (widths < the axis length); "replicate" repeats the edge; "circular" wraps around
+    (widths <= the axis length). pad(x, (1, 1)) widens the last axis by one on each side;
+    pad(img, (1, 1, 2, 2)) pads W by 1, H by 2."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     pad_width = tuple(int(w) for w in pad_width)
     if len(pad_width) % 2 or len(pad_width) > 2 * x.ndim:
         raise ValueError(f"pad: pad_width {pad_width} must hold (before, after) pairs for at most the "
@@ -331,7 +337,31 @@ def pad(x, pad_width, value=0, *, mode="constant"):
                              f"{tuple(x.shape)} with a negative length")
     if not any(pad_width):
         return x
-    return Pad.apply(x, widths, value)
+    if mode == "constant":
+        return Pad.apply(x, widths, value)
+    for axis, (before, after) in enumerate(widths):   # one gather per padded axis: gradients for free
+        if before or after:
+            index = _pad_positions(mode, x.shape[axis], before, after, axis, x)
+            x = getitem(x, (slice(None),) * axis + (index,))
+    return x
+
+
+def _pad_positions(mode, n, before, after, axis, x):
+    """Which input position each output position along one axis copies, for the non-constant modes."""
+    largest = {"reflect": n - 1, "replicate": None, "circular": n}[mode]
+    if min(before, after) < 0 or n == 0 or (largest is not None and max(before, after) > largest):
+        limit = "" if largest is None else f", at most {largest} here (the axis has length {n})"
+        raise ValueError(f"pad: mode={mode!r} needs non-negative widths{limit}, and a non-empty axis; got "
+                         f"{(before, after)} for axis {axis} of a tensor of shape {tuple(x.shape)}")
+    xp = x.xp
+    position = xp.arange(-before, n + after)
+    if mode == "replicate":
+        return xp.clip(position, 0, n - 1)
+    if mode == "circular":
+        return position % n
+    period = 2 * (n - 1)                            # reflect: ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...
+    folded = position % period                      # n >= 2 here: a width of 1 or more needs n - 1 >= 1
+    return xp.where(folded < n, folded, period - folded)
 
 
 # ----------------------------------------------------------------------------------- indexing

@@ -3,7 +3,8 @@
     L = -(1/N) sum_n log softmax(z_n)[t_n]        z (N, C) logits, t (N,) class indices
 
 With p = softmax(z) (N, C) and Y the one-hot targets (N, C): dL/dz = (p - Y) / N. The log and the exp
-cancel, which is why the two are fused. grad is dL/dL's upstream factor, a 0-d Tensor: multiply by it.
+cancel, which is why the two are fused. grad, the gradient arriving from above, is a 0-d Tensor
+(1 when this loss is the one backward starts from): multiply by it.
 
     python -m tinytensor.exercises check 6
     python -m tinytensor.exercises hint 6
