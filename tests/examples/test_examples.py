@@ -67,7 +67,7 @@ def test_universal_approximation_wider_fits_better_and_resumes(tmp_path):
 
 # ------------------------------------------------------------------------------------ a newcomer's first runs
 ALL = ["train_mnist", "train_cnn", "autoencoder", "logistic_regression", "universal_approximation",
-       "experiments/deep_activations"]
+       "experiments/deep_activations", "train_translation"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -186,12 +186,26 @@ def test_draw_graph_help_shows_the_defaults(capsys):
     assert "(default: 4,8,3)" in " ".join(capsys.readouterr().out.split())
 
 
-def test_train_translation_runs_end_to_end(tmp_path, capsys):
-    match = run_example("train_translation", "--epochs", 1, "--steps", 6, "--batch-size", 16, "--test-size", 24,
-                        "--d-model", 16, "--heads", 2, "--layers", 1, "--beam", 2, "--out-dir", tmp_path)
+def test_train_translation_runs_end_to_end_and_resumes_exactly(tmp_path, capsys, monkeypatch):
+    common = ["--epochs", 2, "--steps", 3, "--batch-size", 16, "--test-size", 24, "--d-model", 16, "--heads", 2,
+              "--layers", 1, "--beam", 2, "--dropout", 0.1]
+    match = run_example("train_translation", *common, "--out-dir", tmp_path)
     assert 0 <= match <= 1
     assert (tmp_path / "translation_curves.png").stat().st_size > 10_000
     assert (tmp_path / "translation_attention.png").stat().st_size > 10_000
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f"exact match: {100 * match:.1f}%"
     assert any("greedy" in line and "beam 2" in line for line in out)
+
+    real_save = training.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):                 # Ctrl-C right after the first epoch's checkpoint
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_example("train_translation", *common, "--out-dir", tmp_path / "resumed")
+    monkeypatch.undo()
+    assert run_example("train_translation", *common, "--out-dir", tmp_path / "resumed", "--resume") == match
+    assert_same_weights(checkpoint_weights(tmp_path / "checkpoint.npz"),
+                        checkpoint_weights(tmp_path / "resumed" / "checkpoint.npz"))
