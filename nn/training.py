@@ -298,7 +298,8 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
         state = load_checkpoint(source, model, optimizer, scheduler, loaders)
         start, history = state["epoch"], state["history"]
         best = best_checkpoint_path(source)
-        stopper.load_state_dict(state["early_stopping"], tt.load(best)["model"] if best.is_file() else None)
+        best_state = tt.load(best, map_location="cpu")["model"] if best.is_file() else None   # restore() moves it
+        stopper.load_state_dict(state["early_stopping"], best_state)
         if state.get("epochs", epochs) != epochs:
             tqdm.write(f"{prefix}note: the checkpoint's run was planned for {state['epochs']} epochs, this one "
                        f"for {epochs}; a scheduler keeps the plan it was saved with")
