@@ -11,6 +11,7 @@ import math
 from ..autograd import Function, no_grad
 from ..random import generator
 from ..tensor import Tensor, int64
+from . import fast
 from .common import check_same_float_dtype, constant
 from .elementwise import sqrt, where
 from .reduce import softmax
@@ -607,18 +608,9 @@ _GELU_CUBIC = 0.044715
 
 
 def gelu_tanh_array(xp, x):
-    """(gelu(x, approximate="tanh"), t) on arrays, t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), with two
-    buffers. Used by GeluTanhFused and by array-level decoders."""
-    t = x * x                                  # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), in place
-    t *= _GELU_CUBIC
-    t += 1
-    t *= x
-    t *= _SQRT_2_OVER_PI
-    xp.tanh(t, out=t)
-    y = t + 1
-    y *= x
-    y *= 0.5
-    return y, t
+    """(gelu(x, approximate="tanh"), t) on arrays, t = tanh(sqrt(2/pi) (x + 0.044715 x^3)): the in-place
+    kernel of tinytensor/ops/fast.py. Used by GeluTanhFused and by array-level decoders."""
+    return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)
 
 
 class GeluTanhFused(Function):
