@@ -17,9 +17,9 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_image_rows
-from tinytensor.nn.training import (add_checkpoint_args, add_common_args, add_data_dir_arg, example_parser,
-                                    exit_on_setup_error, format_table, load_checkpoint, parse_example_args,
-                                    save_checkpoint)
+from tinytensor.nn.training import (NonFiniteGuard, add_checkpoint_args, add_common_args, add_data_dir_arg,
+                                    example_parser, format_table, friendly_errors, load_checkpoint,
+                                    parse_example_args, save_checkpoint)
 
 
 def parse_args(argv=None):
@@ -44,7 +44,7 @@ def mean_error(model, loader, loss_fn):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_setup_error():          # missing data or checkpoint: its message, not a traceback
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
         return run(args)
 
 
@@ -68,14 +68,18 @@ def run(args):
         tqdm.write(f"resuming from {args.checkpoint} after epoch {start}")
     for epoch in range(start + 1, args.epochs + 1):
         model.train()
+        guard = NonFiniteGuard(model, where=f"epoch {epoch}", steps=len(loader))   # stops at a NaN or inf
         bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False)
         for step, (x, _) in enumerate(bar):            # the labels are not used
             loss = loss_fn(model(x), x.flatten(1))     # the target is the input itself
             optimizer.zero_grad()
             loss.backward()
+            guard.record(step, loss)                   # finite-checks on the device, read with the loss
             optimizer.step()
             if step % 20 == 0:
-                bar.set_postfix(mse=f"{loss.item():.4f}")
+                mse, = guard.checked_read(loss.data)
+                bar.set_postfix(mse=f"{float(mse):.4f}")
+        guard.checked_read()                           # the steps since the last read
         tqdm.write(f"epoch {epoch}: train mse {mean_error(model, DataLoader(train, 1000), loss_fn):.4f}")
         save_checkpoint(args.checkpoint, model, optimizer, loaders={"train": loader}, epoch=epoch)
 

@@ -18,7 +18,7 @@ from tinytensor.models.mlp import MLP
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_curves
-from tinytensor.nn.training import (DEFAULT_LR, add_training_args, evaluate, example_parser, exit_on_setup_error, fit,
+from tinytensor.nn.training import (DEFAULT_LR, add_training_args, evaluate, example_parser, friendly_errors, fit,
                                     format_table, make_optimizer, parse_example_args)
 
 
@@ -36,7 +36,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_setup_error():          # missing data or checkpoint: its message, not a traceback
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
         return run(args)
 
 

@@ -28,8 +28,8 @@ from tinytensor import nn
 from tinytensor.models.synthetic_translation import TranslationTask
 from tinytensor.models.transformer import Seq2SeqTransformer, translation_loss
 from tinytensor.nn.plot import plot_attention, plot_panels
-from tinytensor.nn.training import (add_checkpoint_args, add_common_args, example_parser, exit_on_setup_error,
-                                    format_table, load_checkpoint, parse_example_args, save_checkpoint)
+from tinytensor.nn.training import (NonFiniteGuard, add_checkpoint_args, add_common_args, example_parser, format_table,
+                                    friendly_errors, load_checkpoint, parse_example_args, save_checkpoint)
 
 
 def parse_args(argv=None):
@@ -80,7 +80,7 @@ def smoothed_entropy(smoothing, classes):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_setup_error():          # a missing checkpoint: its message, not a traceback
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
         return run(args)
 
 
@@ -110,6 +110,7 @@ def run(args):
     for epoch in range(start, args.epochs):
         model.train()
         bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
+        guard = NonFiniteGuard(model, where=f"epoch {epoch + 1}", steps=args.steps)   # stops at a NaN or inf
         loss_sum = correct = tokens = window = 0            # over the steps since the bar was last updated
         for step in bar:
             src, tgt_in, tgt_out = (tt.tensor(a, device=args.device)
@@ -118,6 +119,7 @@ def run(args):
             loss = translation_loss(logits, tgt_out, task.pad_id, args.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
+            guard.record(step, loss)                        # finite-checks on the device, read with the sums
             optimizer.step()
             scheduler.step()
 
@@ -128,6 +130,7 @@ def run(args):
             tokens = tokens + real.sum()
             window += 1
             if window == 10 or step == args.steps - 1:
+                loss_sum, correct, tokens = guard.checked_read(loss_sum, correct, tokens)   # one transfer
                 curves["step"].append(epoch * args.steps + step + 1)
                 curves["loss"].append(float(loss_sum) / window)
                 curves["token accuracy"].append(float(correct) / float(tokens))

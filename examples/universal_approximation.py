@@ -16,7 +16,7 @@ from tqdm import tqdm
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.nn.plot import plot_fits
-from tinytensor.nn.training import (add_checkpoint_args, add_common_args, example_parser, exit_on_setup_error,
+from tinytensor.nn.training import (add_checkpoint_args, add_common_args, example_parser, friendly_errors,
                                     format_table, load_checkpoint, parse_example_args, save_progress)
 
 
@@ -37,7 +37,7 @@ def target(x):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_setup_error():          # a missing checkpoint: its message, not a traceback
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
         return run(args)
 
 

@@ -110,21 +110,32 @@ class NonFiniteGuard:
     def checked_means(self, metrics):
         """metrics.means(), read in the same transfer as the flags recorded since the last read; raises
         NonFiniteError for the first bad step among them ('raise' mode)."""
+        return tuple(self._checked(metrics.means))
+
+    def checked_read(self, *values):
+        """The numbers and device arrays `values`, read (as NumPy float64) in the same transfer as the
+        flags recorded since the last read, for a loop that keeps its own running loss; raises
+        NonFiniteError for the first bad step among them."""
+        return self._checked(lambda *pending: read_together(*values, *pending))
+
+    def _checked(self, read):
+        """read(*arrays) reads what the caller wants plus `arrays` (the pending losses and flags, when
+        there are any) in one transfer and returns them in that order; checks the flags, returns the rest."""
         steps = [step for step, _, _ in self.pending]
         if not steps:
-            return metrics.means()
+            return list(read())
         device = backend.device_of(self.pending[0][2])
         with backend.on_device(device):
             xp = backend.xp_for(device)
             losses, flags = xp.stack([loss for _, loss, _ in self.pending]), xp.stack([f for _, _, f in self.pending])
-        loss, accuracy, losses, flags = metrics.means(losses, flags)
+        *wanted, losses, flags = read(losses, flags)
         self.pending = []
         bad = np.flatnonzero(~flags.astype(bool).all(axis=1))
         if len(bad):
             first = bad[0]
             raise NonFiniteError(f"training stopped at {self._describe(steps[first], losses[first], flags[first])}. "
                                  + self.ADVICE)
-        return loss, accuracy
+        return wanted
 
     def _describe(self, step, loss, flags):
         """'epoch 3, step 17 of 430: the loss is nan' or '...: the loss is 2.3 but the gradient of fc.weight
@@ -424,12 +435,13 @@ class MissingCheckpointError(FileNotFoundError):
 
 
 @contextlib.contextmanager
-def exit_on_setup_error():
-    """For example scripts: missing or damaged data files and a missing checkpoint to resume from end the
-    script with their one-paragraph message (and exit status 1), not a traceback."""
+def friendly_errors():
+    """For example scripts: the errors a user fixes without reading code (missing or damaged data files,
+    a missing checkpoint to resume from, a loss or gradient that turned NaN) end the script with their
+    one-paragraph message (and exit status 1), not a traceback."""
     try:
         yield
-    except (DownloadError, DatasetFileError, MissingCheckpointError) as err:
+    except (DownloadError, DatasetFileError, MissingCheckpointError, NonFiniteError) as err:
         raise SystemExit(f"error: {err}") from None
 
 

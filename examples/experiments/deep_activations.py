@@ -24,7 +24,7 @@ from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import save
 from tinytensor.nn.training import (add_checkpoint_args, add_common_args, add_data_dir_arg, evaluate, example_parser,
-                                    exit_on_setup_error, format_table, load_checkpoint, parse_example_args,
+                                    friendly_errors, format_table, load_checkpoint, parse_example_args,
                                     save_progress)
 
 ACTIVATIONS = {"sigmoid": (nn.Sigmoid, "xavier"), "tanh": (nn.Tanh, "xavier"), "relu": (nn.ReLU, "he")}
@@ -112,7 +112,7 @@ def plot(norms, losses, path, depth):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_setup_error():          # missing data or checkpoint: its message, not a traceback
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
         return run(args)
 
 

@@ -209,3 +209,21 @@ def test_train_translation_runs_end_to_end_and_resumes_exactly(tmp_path, capsys,
     assert run_example("train_translation", *common, "--out-dir", tmp_path / "resumed", "--resume") == match
     assert_same_weights(checkpoint_weights(tmp_path / "checkpoint.npz"),
                         checkpoint_weights(tmp_path / "resumed" / "checkpoint.npz"))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")    # NumPy's overflow warnings on the way to NaN
+def test_a_diverging_run_stops_with_one_paragraph_naming_the_step(shared_data, tmp_path):
+    with pytest.raises(SystemExit) as caught:             # SGD with lr 1e30: the weights overflow at once
+        run_example("train_mnist", "--optimizer", "sgd", "--lr", 1e30, "--limit", 256, "--epochs", 1,
+                    "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
+    message = str(caught.value.code)
+    assert message.startswith("error: dropout 0 training stopped at epoch 1, step ") and "of 2: the loss" in message
+    assert "a lower learning rate" in message and not (tmp_path / "checkpoint.npz").exists()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_autoencoder_stops_at_a_nan_too(shared_data, tmp_path):
+    with pytest.raises(SystemExit) as caught:
+        run_example("autoencoder", "--lr", 1e30, "--limit", 256, "--epochs", 1, "--data-dir", shared_data / "mnist",
+                    "--out-dir", tmp_path)
+    assert str(caught.value.code).startswith("error: training stopped at epoch 1, step ")

@@ -140,7 +140,7 @@ class Poisoned:
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")   # NumPy warns as NaN flows through the ops
 def test_a_non_finite_step_stops_training_and_names_the_step(tmp_path, kind, problem):
     model, train, val, optimizer = toy_run()
-    loss_fn = Poisoned(model, at=8, kind=kind)        # 4 training batches + 1 validation batch per epoch: epoch 2, step 3
+    loss_fn = Poisoned(model, at=8, kind=kind)   # 4 training + 1 validation batch per epoch: epoch 2, step 3
     with pytest.raises(NonFiniteError, match=f"stopped at epoch 2, step 3 of 4: {problem}") as caught:
         fit(model, train, val, optimizer, epochs=3, loss_fn=loss_fn, checkpoint=tmp_path / "ckpt.npz")
     message = str(caught.value)
