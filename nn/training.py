@@ -36,7 +36,7 @@ class RunningMetrics:
     def add(self, loss, logits, y):
         """loss: the batch's mean loss (0-d Tensor); logits (N, C); y (N,) class indices."""
         n = len(y)
-        with backend.on_device(logits.device):
+        with backend.on_device(logits.device):     # the sums of a cuda:1 model stay on cuda:1
             self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
             self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
         self.seen += n
