@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
+from tinytensor import backend
 from tinytensor.models import lm_data
+from tinytensor.testing import fake_cupy
 from tinytensor.nn.training import NonFiniteError
 
 from ..models.test_gpt2 import write_hf_folder
@@ -131,6 +133,20 @@ def test_train_gpt_resumes_exactly_and_generates_on_cuda(tmp_path, monkeypatch):
     ids, stats = run_example("generate", "--device", "cuda", "--checkpoint", tmp_path / "a" / "ckpt.npz",
                              "--max-new-tokens", 5)
     assert len(ids) == 5 and stats.new_tokens == 5
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(backend._cupy is not fake_cupy.cupy, reason="counts come from the CuPy stand-in")
+def test_train_gpt_on_cuda_waits_for_the_gpu_only_when_it_reads_the_loss(tmp_path):
+    def syncs(steps):
+        with fake_cupy.counting() as counts:
+            run_example("train_gpt", *TINY, "--device", "cuda", "--max-iters", steps, "--eval-interval", 1000,
+                        "--out-dir", tmp_path / str(steps))
+        return counts.total_syncs, counts.report()
+    (short, _), (long, report) = syncs(20), syncs(40)
+    # The same start and end (evaluations, checkpoint, sample); 20 more steps add only the two reads of
+    # the loss (every 10 steps) and nothing per step.
+    assert long - short == 2, report
 
 
 def test_resume_refuses_a_missing_checkpoint_or_changed_text(tmp_path):
