@@ -63,6 +63,8 @@ def test_settings_come_from_the_device_defaults_and_presets():
     assert settings("--init-from", "gpt2").tokenizer == "gpt2"
     with pytest.raises(ValueError, match="needs GPT-2's tokenizer"):
         settings("--init-from", "gpt2", "--tokenizer", "char")
+    with pytest.raises(ValueError, match="--eval-interval must be at least 1, got 0"):
+        settings("--eval-interval", "0")
 
 
 def test_train_gpt_on_shakespeare_characters(tmp_path, capsys):
