@@ -1,5 +1,6 @@
-"""examples/train_gpt.py and examples/generate.py end to end on the CPU with a tiny GPT (a few steps
-each): checkpoints, the plot, exact resume, Ctrl-C, streaming generation."""
+"""examples/train_gpt.py and examples/generate.py end to end with a tiny GPT (a few steps each): checkpoints,
+the plot, exact resume, Ctrl-C, the NaN stop, fine-tuning a Hugging Face folder, streaming generation; and
+the same on cuda (a GPU, or the CuPy stand-in), where a step must not wait for the device."""
 import json
 import os
 import runpy
@@ -13,8 +14,8 @@ import pytest
 import tinytensor as tt
 from tinytensor import backend
 from tinytensor.models import lm_data
-from tinytensor.testing import fake_cupy
 from tinytensor.nn.training import NonFiniteError
+from tinytensor.testing import fake_cupy
 
 from ..models.test_gpt2 import write_hf_folder
 from .test_examples import EXAMPLES, run_example
