@@ -114,7 +114,10 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = a ** b        dy/da = b a^(b-1), dy/db = y log(a)"""
+    """y = a ** b        dy/da = b a^(b-1), dy/db = y log(a)
+
+    As in PyTorch, dy/da is 0 where b = 0 (y = 1 for every a, even a = 0, where b a^(b-1) = 0 * inf), and
+    dy/db is 0 where a = 0 and b >= 0 (y stays 0 or 1 there, where y log(a) = 0 * -inf)."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -125,11 +128,25 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, y = ctx.saved_tensors
-        grad_a = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = None
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:   # b may be a plain number here (x ** 2)
+            if not isinstance(b, Tensor):
+                grad_a = grad * b * a ** (b - 1) if b != 0 else grad * 0
+            else:
+                with quiet(ctx.xp, divide="ignore", invalid="ignore"):     # 0 ** -1 where b = 0, masked
+                    grad_a = grad * where(constant(b.data == 0, b), 0.0, b * a ** (b - 1))
         if ctx.needs_input_grad[1]:   # a may be a plain number here (2 ** x)
-            grad_b = grad * y * (log(a) if isinstance(a, Tensor) else math.log(a))
+            base_is_zero = (a.data if isinstance(a, Tensor) else a) == 0
+            flat = constant((b.data >= 0) & base_is_zero, b)
+            with quiet(ctx.xp, divide="ignore", invalid="ignore"):         # y log(0) where a = 0, masked
+                log_a = log(a) if isinstance(a, Tensor) else _real_log(a)
+                grad_b = grad * where(flat, 0.0, y * log_a)
         return grad_a, grad_b
+
+
+def _real_log(number):
+    """log of a plain number as NumPy gives it for arrays: -inf at 0, NaN below (math.log raises)."""
+    return math.log(number) if number > 0 else (-math.inf if number == 0 else math.nan)
 
 
 # ----------------------------------------------------------------------------------- one-input math
@@ -569,12 +586,14 @@ def minimum(a, b):
 
 
 def clip(x, min=None, max=None):
-    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max."""
+    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max. Where
+    min > max, every element is max, as in PyTorch."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     if isinstance(min, Tensor) or isinstance(max, Tensor):   # tensor bounds: compose, so they get grads
-        y = x if min is None else maximum(x, min)
-        return y if max is None else minimum(y, max)
+        # where, not maximum/minimum: as in PyTorch, x keeps the whole gradient where it equals a bound.
+        y = x if min is None else where(less(x, min), min, x)
+        return y if max is None else where(greater(y, max), max, y)
     return Clip.apply(x, min, max)
 
 
