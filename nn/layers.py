@@ -131,10 +131,19 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """y = the mean of each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window"""
+    """y = the mean of each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window.
+    count_include_pad=False leaves the zero padding out of each mean."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        return tt.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return tt.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
 
 
 class MaxUnpool2d(_Pool2d):

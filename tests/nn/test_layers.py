@@ -223,6 +223,9 @@ def test_pools_with_ceil_mode_and_unpool_round_trip(rng, device):
     assert nn.AvgPool2d(2, ceil_mode=True)(x).shape == (1, 2, 3, 3)
     np.testing.assert_allclose(to_numpy(nn.AvgPool2d(2, ceil_mode=True)(x))[..., 2, 2], to_numpy(x)[..., 4, 4])
     assert nn.functional.max_unpool2d is tt.max_unpool2d
+    corner = nn.AvgPool2d(2, padding=1, count_include_pad=False)
+    assert repr(corner) == "AvgPool2d(kernel_size=2, stride=2, padding=1, count_include_pad=False)"
+    np.testing.assert_allclose(to_numpy(corner(x))[..., 0, 0], to_numpy(x)[..., 0, 0])   # 1 of 4 inside
 
 
 def test_flatten_and_identity(rng):
