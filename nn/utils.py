@@ -1,12 +1,14 @@
 """Helpers used around training: gradient clipping, parameter counts."""
 import math
 
+import numpy as np
+
 import tinytensor as tt
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale all gradients together so that their joint norm is at most max_norm; return the norm
-    before clipping as a 0-d tensor.
+    before clipping as a 0-d tensor of the gradients' dtype.
 
     total = (sum over every gradient element of |g|^p)^(1/p)  (p = norm_type; 'inf' for the largest |g|)
     If total > max_norm, every gradient is replaced by g * max_norm / (total + 1e-6): a new tensor,
@@ -29,10 +31,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {total}; set "
                            "error_if_nonfinite=False to clip anyway")
     scale = max_norm / (total + 1e-6)
-    if scale < 1:
+    if not scale >= 1:   # a NaN norm scales by NaN too, as in PyTorch: the gradients are all NaN after
         for p in params:
             p.grad = tt.as_tensor(p.grad.data * p.grad.dtype.type(scale))
-    return tt.tensor(total, device=params[0].device)
+    return tt.tensor(total, dtype=np.result_type(*[g.dtype for g in grads]), device=params[0].device)
 
 
 def count_parameters(module, trainable_only=False):
