@@ -97,7 +97,15 @@ class BPETokenizer:
     # ---------------------------------------------------------------- encoding
 
     def encode_ordinary(self, text):
-        """Encode `text`, treating special-token text such as '<|endoftext|>' as ordinary text."""
+        """Encode `text`, treating special-token text such as '<|endoftext|>' as ordinary text. A lone
+        surrogate (half of a UTF-16 pair, e.g. from a broken JSON escape) has no UTF-8 bytes: it is
+        encoded as U+FFFD, the replacement character, as tiktoken does."""
+        try:
+            return self._encode_ordinary(text)
+        except UnicodeEncodeError:
+            return self._encode_ordinary(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+    def _encode_ordinary(self, text):
         cache = self._cache
         ids = []
         for chunk in self._chunker.findall(text):

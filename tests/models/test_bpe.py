@@ -303,6 +303,17 @@ def test_gpt2_ids_match_tiktoken_on_any_text(gpt2, tiktoken_gpt2, text):
     assert gpt2.decode(gpt2.encode_ordinary(text)) == text
 
 
+def test_lone_surrogates_encode_as_the_replacement_character(trained):
+    # Half a UTF-16 pair has no UTF-8 bytes; tiktoken encodes it as U+FFFD instead of raising.
+    assert trained.encode("a\ud800b") == trained.encode("a\ufffdb")
+    assert trained.encode("\ud83c\udf89") == trained.encode("🎉")     # a whole pair is the character
+
+
+@needs_gpt2
+def test_gpt2_lone_surrogate_ids_are_tiktokens(gpt2):
+    assert gpt2.encode("a\ud800b") == [64, 4210, 65]      # tiktoken 0.14's ids; 4210 is U+FFFD's bytes
+
+
 def test_from_gpt2_offline_explains_where_to_put_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYTENSOR_CACHE", str(tmp_path))
     monkeypatch.setattr(bpe, "GPT2_RANKS_URL", "http://127.0.0.1:9/r50k_base.tiktoken")  # nothing listens there
