@@ -225,6 +225,18 @@ def test_avg_pool_count_include_pad_worked_numbers(device):
                                [1.5, 2, 2.5])
 
 
+def test_max_pool_window_of_minus_inf_picks_its_first_element_inside_the_input(device):
+    """A window whose input elements are all -inf ties with its -inf padding; as PyTorch, the winner (its
+    index and its gradient) is then the window's first element inside the input, never the padding."""
+    x = np.full((1, 1, 3, 3), -np.inf)
+    x[0, 0, 2, 2] = 1.0
+    x = tt.tensor(x, device=device, requires_grad=True)
+    y, indices = tt.max_pool2d(x, 3, 1, 1, return_indices=True)
+    assert indices.tolist() == [[[[0, 0, 1], [0, 8, 8], [3, 8, 8]]]]              # PyTorch's
+    y.sum().backward()
+    assert x.grad.tolist() == [[[[3.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 4.0]]]]
+
+
 def test_ceil_mode_keeps_a_partial_last_window(device):
     """5 wide, kernel 2, stride 2: floor gives 2 windows, ceil a third over the last column alone."""
     x = tt.tensor([[[[1.0, 2.0, 3.0, 4.0, 5.0]]]], device=device)

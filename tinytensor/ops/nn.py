@@ -243,7 +243,14 @@ def _windows_and_winners(xp, x, geometry):
     n, c = x.shape[:2]
     (kh, kw), (oh, ow) = geometry[1], geometry[-1]
     windows = _im2col(xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
-    return windows, windows.argmax(axis=2)
+    winner = windows.argmax(axis=2)
+    if _padded_size(geometry) != tuple(x.shape[2:]):
+        # A window of -inf ties with its padding; PyTorch then picks its first element inside the input.
+        plane = ((1, 1) + tuple(x.shape[2:]),) + geometry[1:]
+        inside = _im2col(xp, xp.ones(plane[0], dtype=x.dtype), plane, 0).reshape(1, 1, kh * kw, oh, ow)
+        lost = xp.take_along_axis(windows, winner[:, :, None], axis=2)[:, :, 0] == -math.inf
+        winner = xp.where(lost, inside.argmax(axis=2), winner)
+    return windows, winner
 
 
 class MaxPool2d(Function):
