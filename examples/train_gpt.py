@@ -159,8 +159,7 @@ def peak_flops(device, tf32):
     """The GPU's dense float32 (or TF32) peak in FLOP/s, or None for a CPU or an unknown GPU."""
     if device == "cpu":
         return None
-    import cupy   # present: the model is already on the GPU
-    name = cupy.cuda.runtime.getDeviceProperties(int(device[5:]) if ":" in device else 0)["name"].decode()
+    name = tt.cuda.get_device_name(int(device[5:]) if ":" in device else 0)
     for key, (fp32, tensor_core) in PEAK_TFLOPS.items():
         if key in name:
             return 1e12 * (tensor_core if tf32 else fp32)

@@ -35,7 +35,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays, transform=None):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        self.arrays = tuple(a.detach().data if isinstance(a, tt.Tensor) else np.asarray(a) for a in arrays)
+        self.arrays = tuple(_as_array(a) for a in arrays)
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) != 1:
             shapes = ", ".join(str(tuple(a.shape)) for a in self.arrays)
@@ -139,7 +139,9 @@ class DataLoader:
 
     def _batch(self, indices):
         if isinstance(self.dataset, TensorDataset):       # fast path: one gather per array
-            arrays = self.dataset[self._on_device_of(self.dataset.arrays[0], indices)]
+            device = backend.device_of(self.dataset.arrays[0])
+            with backend.on_device(device):
+                arrays = self.dataset[backend.move(indices, device)]   # CuPy wants CuPy indices
         else:                                              # any Dataset: sample by sample, then stack
             samples = [self.dataset[int(i)] for i in indices]
             if not isinstance(samples[0], tuple):
@@ -147,17 +149,20 @@ class DataLoader:
             arrays = tuple(_stack([s[k] for s in samples]) for k in range(len(samples[0])))
         return tuple(self._to_tensor(a) for a in arrays)
 
-    @staticmethod
-    def _on_device_of(array, indices):
-        """Index array on the same device as the data (CuPy wants CuPy indices)."""
-        return backend.move(indices, backend.device_of(array))
-
     def _to_tensor(self, array):
         device = self.device or backend.device_of(array)
         array = backend.move(array, device)
         if array.dtype == np.float64:     # float data trains in float32 (the default dtype)
-            array = array.astype(np.float32)
+            with backend.on_device(device):
+                array = array.astype(np.float32)
         return tt.as_tensor(array)   # a fresh array from the gather: shared, not copied
+
+
+def _as_array(value):
+    """The array of a Tensor, NumPy or CuPy array (kept on its device), or a list as a NumPy array."""
+    if isinstance(value, tt.Tensor):
+        return value.detach().data
+    return value if backend.is_array(value) else np.asarray(value)
 
 
 def _stack(values):

@@ -222,8 +222,8 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             with tt.no_grad():
                 self.num_batches_tracked += 1
-            if momentum is None:   # cumulative average of the batch statistics
-                momentum = 1.0 / int(self.num_batches_tracked.item())
+            if momentum is None:   # cumulative average: 1/n, kept on the device (reading n would sync)
+                momentum = (1.0 / self.num_batches_tracked).to(self.running_mean.dtype)
         use_batch_stats = self.training or not self.track_running_stats
         return tt.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                              use_batch_stats, momentum, self.eps)

@@ -16,7 +16,16 @@ class _Loss(Module):
         self.reduction = reduction
 
     def _register_optional(self, name, tensor):
-        self.register_buffer(name, None if tensor is None else tt.tensor(tensor))
+        """A buffer (moved by .to()) holding a copy of `tensor`, on the device a Tensor is given on."""
+        device = tensor.device if isinstance(tensor, tt.Tensor) else "cpu"
+        self.register_buffer(name, None if tensor is None else tt.tensor(tensor, device=device))
+
+    def __call__(self, input, *args, **kwargs):
+        for name, buffer in self.named_buffers():
+            if buffer is not None and isinstance(input, tt.Tensor) and buffer.device != input.device:
+                raise RuntimeError(f"{type(self).__name__}: its {name} is on {buffer.device} but the input is "
+                                   f"on {input.device}; move the loss with .to('{input.device}') as the model")
+        return super().__call__(input, *args, **kwargs)
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"

@@ -32,8 +32,9 @@ class RunningMetrics:
     def add(self, loss, logits, y):
         """loss: the batch's mean loss (0-d Tensor); logits (N, C); y (N,) class indices."""
         n = len(y)
-        self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
-        self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
+        with backend.on_device(logits.device):     # the sums of a cuda:1 model stay on cuda:1
+            self.loss_sum = self.loss_sum + loss.data.astype("float64") * n
+            self.correct = self.correct + (logits.data.argmax(axis=1) == y.data).sum()
         self.seen += n
 
     def means(self, *also):
@@ -48,8 +49,10 @@ def read_together(*values):
     """Copy numbers and arrays from their device to NumPy in one transfer (one wait for the GPU, not one
     per value); returns them as float64 NumPy arrays of their own shapes."""
     arrays = [value for value in values if backend.is_array(value)]
-    xp = backend.xp_for(backend.device_of(arrays[0])) if arrays else np
-    flat = xp.concatenate([xp.asarray(value, dtype=xp.float64).ravel() for value in values])
+    device = backend.device_of(arrays[0]) if arrays else "cpu"
+    with backend.on_device(device):
+        xp = backend.xp_for(device)
+        flat = xp.concatenate([xp.asarray(value, dtype=xp.float64).ravel() for value in values])
     flat = backend.move(flat, "cpu")
     sizes = np.cumsum([np.size(value) for value in values])[:-1]
     return [part.reshape(np.shape(value)) for part, value in zip(np.split(flat, sizes), values)]
@@ -86,8 +89,9 @@ class NonFiniteGuard:
     def record(self, step, loss):
         """Record step `step`; returns whether its update may go ahead (False only for a skipped batch)."""
         xp = backend.xp_for(loss.device)
-        flags = xp.stack([xp.isfinite(loss.data)] + [xp.isfinite(p.grad.data).all() if p.grad is not None
-                                                     else xp.asarray(True) for _, p in self.named])
+        with backend.on_device(loss.device):
+            flags = xp.stack([xp.isfinite(loss.data)] + [xp.isfinite(p.grad.data).all() if p.grad is not None
+                                                         else xp.asarray(True) for _, p in self.named])
         if self.on_nonfinite == "raise":
             self.pending.append((step, loss.data, flags))
             return True

@@ -6,17 +6,27 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
+from tinytensor.testing import fake_cupy
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
+# The cuda tests run on a GPU with CuPy when there is one, and everywhere else on the strict CuPy
+# stand-in (tinytensor/testing/fake_cupy.py), so every commit runs them.
+REAL_GPU = tt.cuda.is_available()
+if not REAL_GPU:
+    fake_cupy.install()
 
-def pytest_collection_modifyitems(config, items):
-    if tt.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU and CuPy: tt.cuda.is_available() is False here")
-    for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(skip)
+
+def pytest_report_header(config):
+    return "cuda tests: " + ("CuPy on a GPU" if REAL_GPU else "the CuPy stand-in tinytensor.testing.fake_cupy")
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """As on a machine where CuPy is not installed (or has no GPU): the stand-in switched off."""
+    if REAL_GPU:
+        pytest.skip("a GPU is present, so cuda works")
+    monkeypatch.setattr(tt.backend, "_cupy", None)
 
 
 @pytest.fixture(params=DEVICES)
@@ -32,8 +42,10 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _seed_and_grad_mode():
-    """Each test starts from the same seed with gradients recorded."""
+    """Each test starts from the same seed with gradients recorded, and no failed GPU value check left
+    pending by an earlier test (see backend.check)."""
     tt.manual_seed(0)
+    tt.backend._failed.clear()
     with tt.enable_grad():
         yield
 

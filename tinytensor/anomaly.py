@@ -16,7 +16,7 @@ import os
 import sys
 import sysconfig
 
-import numpy
+from . import backend
 
 enabled = False
 _in_backward = False   # True while a node's backward runs: its inner ops are checked as that backward
@@ -72,7 +72,7 @@ def _is_float_array(value):
 
 
 def _xp(array):
-    return sys.modules["cupy"] if type(array).__module__.startswith("cupy") else numpy
+    return backend.xp_for(backend.device_of(array))
 
 
 def _bad_values(array):

@@ -236,7 +236,11 @@ class Function:
                 needs_input_grad.append(False)
         device = _common_device(cls.__name__, args)
         node = Node(cls, device, tuple(needs_input_grad))
-        output_array = cls.forward(node, *arrays)
+        if device == "cpu":
+            output_array = cls.forward(node, *arrays)
+        else:
+            with backend.on_device(device):     # CuPy computes on its current device: make it this one
+                output_array = cls.forward(node, *arrays)
         if isinstance(output_array, Tensor):
             raise TypeError(f"{cls.__name__}.forward returned a Tensor, but forward works on arrays and must "
                             "return one: compute with ctx.xp (numpy or cupy) on the arrays it receives")
@@ -335,9 +339,10 @@ def _seed(outputs, grad_outputs, pending):
                     f"backward: a gradient can be created implicitly only for a scalar output, but this "
                     f"one has shape {tuple(out.shape)}; pass a gradient of that shape, or reduce it "
                     "first (e.g. loss.sum())")
-            grad = Tensor._from_array(out.xp.ones_like(out.data), out.device)
+            with backend.on_device(out.device):
+                grad = Tensor._from_array(out.xp.ones_like(out.data), out.device)
         elif not isinstance(grad, Tensor):
-            grad = Tensor._from_array(out.xp.asarray(grad, dtype=out.dtype), out.device)
+            grad = Tensor(grad, dtype=out.dtype, device=out.device)
         if grad.shape != out.shape:
             raise RuntimeError(f"backward: the gradient has shape {tuple(grad.shape)} but the output "
                                f"has shape {tuple(out.shape)}")
@@ -377,10 +382,11 @@ def _call_backward(node, grad_output, create_graph):
         raise RuntimeError(f"{node.name}: its backward is not differentiable, so "
                            "create_graph=True (second derivatives) is not supported through it")
     node.create_graph = create_graph
-    if anomaly.enabled:   # off by default; a debugging mode (tt.detect_anomaly)
-        grads = anomaly.watch_backward(node, grad_output)
-    else:
-        grads = node.fn.backward(node, grad_output)
+    with backend.on_device(node.device):        # its array code runs where its data lives
+        if anomaly.enabled:   # off by default; a debugging mode (tt.detect_anomaly)
+            grads = anomaly.watch_backward(node, grad_output)
+        else:
+            grads = node.fn.backward(node, grad_output)
     if not isinstance(grads, tuple):
         grads = (grads,)
     if len(grads) != len(node.inputs):

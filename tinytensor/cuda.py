@@ -12,6 +12,15 @@ def device_count():
 
 
 def synchronize():
-    """Wait until the GPU has finished all queued work (for timing)."""
+    """Wait until the current GPU has finished all queued work (for timing); raise the error of a
+    value check that failed on it meanwhile (see backend.check)."""
     if backend._cupy is not None:
-        backend._cupy.cuda.Device().synchronize()
+        device = backend._cupy.cuda.Device()
+        device.synchronize()
+        backend.raise_failed_checks(f"cuda:{device.id}")
+
+
+def get_device_name(index=0):
+    """The GPU's name, e.g. 'NVIDIA H200'."""
+    name = backend._load_cupy().cuda.runtime.getDeviceProperties(index)["name"]
+    return name.decode() if isinstance(name, bytes) else name

@@ -22,6 +22,10 @@ On CuPy, cupyx.scipy.special.erf is used.
 """
 import math
 
+import numpy as np
+
+from . import backend
+
 # ----------------------------------------------------------------------------------- float64: Cody
 # Coefficients from Cody's paper, highest power first; each denominator's leading coefficient is 1.
 _SMALL_NUM = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
@@ -60,9 +64,9 @@ def horner(coefficients, t):
 
 def erf(x, xp):
     """erf of a float array, same dtype and shape (see the module docstring for the accuracy)."""
-    if xp.__name__ == "cupy":
-        from cupyx.scipy.special import erf as cupy_erf
-        return cupy_erf(x)
+    if xp is not np:
+        # CuPy's erf maps float16 to float64 (its type table is e->d, f->f, d->d): cast back.
+        return backend.scipy_special().erf(x).astype(x.dtype, copy=False)
     if x.dtype.itemsize >= 8:
         return erf_float64(x, xp)
     flat = x.reshape(-1).astype("float32", copy=False)     # 1-D: NumPy gives scalars, not arrays, for 0-d

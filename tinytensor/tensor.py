@@ -139,7 +139,7 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, but this one has shape "
                              f"{tuple(self.shape)}")
-        return self.data.item()
+        return backend.to_host(self.data).item()
 
     def tolist(self):
         return backend.move(self.data, "cpu").tolist()
@@ -246,8 +246,10 @@ class Tensor:
 
     def _inplace_arithmetic(self, op, ufunc_name, other):
         def write():
-            value = other.data if isinstance(other, Tensor) else other
-            getattr(self.xp, ufunc_name)(self.data, value, out=self.data)
+            value = array_on_device(other, self.device, f"{op.__name__} (in place)", "operand",
+                                    keep_numbers=True)
+            with backend.on_device(self.device):
+                getattr(self.xp, ufunc_name)(self.data, value, out=self.data)
         return self._update_in_place(other, lambda old: op(old, other), write)
 
     def __iadd__(self, other):
@@ -263,8 +265,13 @@ class Tensor:
         return self._inplace_arithmetic(ops.div, "divide", other)
 
     def __setitem__(self, key, value):
+        if isinstance(value, Tensor) and value.device != self.device:
+            value = value.to(self.device)    # assignment copies across devices, as PyTorch's does
+
         def write():
-            self.data[_raw_key(key)] = value.data if isinstance(value, Tensor) else value
+            raw = array_on_device(value, self.device, "setitem", "value", keep_numbers=True)
+            with backend.on_device(self.device):
+                self.data[ops.shape._index_key(self, key)[0]] = raw
         return self._update_in_place(value, lambda old: ops.setitem(old, key, value), write)
 
     # ------------------------------------------------------------------ operators (each one op of ops/)
@@ -504,11 +511,18 @@ class Tensor:
         return ops.chunk(self, chunks, axis)
 
 
-def _raw_key(key):
-    """An index with tensors replaced by their arrays."""
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return key.data if isinstance(key, Tensor) else key
+def array_on_device(value, device, op, what, keep_numbers=False):
+    """The array of `value` on `device`, as an operand of `op`: a Tensor's own array (an error when the
+    Tensor is on another device), a host array or list copied there (as a loop feeding NumPy data to a
+    GPU model expects). Python numbers stay numbers with keep_numbers, else become arrays."""
+    if isinstance(value, Tensor):
+        if value.device != device:
+            raise RuntimeError(f"device mismatch: {op} got its input on {device} and its {what} on "
+                               f"{value.device}; move one with .to(...)")
+        return value.data
+    if keep_numbers and isinstance(value, (int, float, bool, np.generic)):
+        return value
+    return backend.move(value if backend.is_array(value) else np.asarray(value), device)
 
 
 def _to_array(data, dtype, device):

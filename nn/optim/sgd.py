@@ -1,4 +1,5 @@
 """Stochastic gradient descent, with momentum (heavy-ball or Nesterov) and L2 weight decay."""
+from tinytensor import backend
 from tinytensor.ops import fast
 
 from .optimizer import Optimizer
@@ -30,23 +31,24 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
-                if weight_decay:
-                    g = g + weight_decay * param
-                if momentum:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = g.copy()
+                with backend.on_device(p.device):     # a cuda:1 parameter is updated on cuda:1
+                    xp, param, g = p.xp, p.data, p.grad.data    # g is never written to
+                    if weight_decay:
+                        g = g + weight_decay * param
+                    if momentum:
+                        state = self.state.setdefault(p, {})
+                        buf = state.get("momentum_buffer")
+                        if buf is None:
+                            buf = state["momentum_buffer"] = g.copy()
+                        else:
+                            buf *= momentum
+                            buf += g if dampening == 0 else (1 - dampening) * g
+                        g = g + momentum * buf if nesterov else buf
+                    if not fast.enabled():
+                        param -= lr * g
                     else:
-                        buf *= momentum
-                        buf += g if dampening == 0 else (1 - dampening) * g
-                    g = g + momentum * buf if nesterov else buf
-                if not fast.enabled():
-                    param -= lr * g
-                else:
-                    sgd_update_in_place(xp, param, g, lr, self._scratch_like(param))
-                p.mark_modified()
+                        sgd_update_in_place(xp, param, g, lr, self._scratch_like(param))
+                    p.mark_modified()
         return loss
 
 

@@ -92,3 +92,43 @@ def test_train_translation_runs_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f"exact match: {100 * match:.1f}%"
     assert any("greedy" in line and "beam 2" in line for line in out)
+
+
+# ----------------------------------------------------------------------------------- --device cuda
+# On a GPU with CuPy, or else on the strict CuPy stand-in (tinytensor/testing/fake_cupy.py): a few steps
+# of each example, to prove the cuda path runs end to end.
+
+MNIST_EXAMPLES = {"train_mnist": ["--compare-dropout", "0,0.3"], "train_cnn": ["--augment"], "autoencoder": []}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", sorted(MNIST_EXAMPLES))
+def test_mnist_examples_run_on_cuda(name, shared_data, tmp_path):
+    run_example(name, "--device", "cuda", "--limit", 128, "--epochs", 1, "--batch-size", 64,
+                "--data-dir", shared_data / "mnist", "--out-dir", tmp_path, *MNIST_EXAMPLES[name])
+    assert any(tmp_path.glob("*.png"))
+
+
+@pytest.mark.cuda
+def test_deep_activations_runs_on_cuda(shared_data, tmp_path):
+    rows = run_example("experiments/deep_activations", "--device", "cuda", "--limit", 128, "--steps", 2,
+                       "--depth", 3, "--width", 16, "--data-dir", shared_data / "mnist", "--out-dir", tmp_path)
+    assert [row[0] for row in rows] == ["sigmoid", "relu"]
+
+
+@pytest.mark.cuda
+def test_small_examples_run_on_cuda(tmp_path):
+    assert run_example("logistic_regression", "--device", "cuda", "--epochs", 5, "--out-dir", tmp_path) > 0.9
+    rows = run_example("universal_approximation", "--device", "cuda", "--widths", "4", "--steps", 30,
+                       "--out-dir", tmp_path)
+    assert float(rows[0][2]) < 2
+
+
+@pytest.mark.cuda
+def test_translation_and_graph_examples_run_on_cuda(tmp_path):
+    match = run_example("train_translation", "--device", "cuda", "--epochs", 1, "--steps", 3, "--batch-size", 8,
+                        "--test-size", 8, "--d-model", 16, "--heads", 2, "--layers", 1, "--beam", 2,
+                        "--out-dir", tmp_path)
+    assert 0 <= match <= 1
+    dot_path, _ = run_example("draw_graph", "--device", "cuda", "--out-dir", tmp_path, "--format", "svg")
+    assert dot_path.read_text().startswith("digraph")

@@ -24,7 +24,7 @@ def tiny_gpt(dtype=tt.float64, device="cpu", **changes):
     with tt.no_grad():
         for p in model.parameters():
             if p.ndim == 2:
-                p[...] = tt.randn(*p.shape, dtype=dtype, device=device) * 0.3
+                p[...] = tt.randn(*p.shape, dtype=dtype) * 0.3   # drawn on the CPU: the same weights on every device
     return model
 
 

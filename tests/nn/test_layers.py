@@ -125,7 +125,7 @@ def test_batch_norm_train(rng, device, layer_class, shape):
                                rtol=1e-6)
     assert layer.num_batches_tracked.item() == 1
     fn, params = as_function(layer)
-    assert tt.gradcheck(fn, [tt.tensor(x, dtype=tt.float64, requires_grad=True), *params])
+    assert tt.gradcheck(fn, [tt.tensor(x, dtype=tt.float64, device=device, requires_grad=True), *params])
 
 
 def test_batch_norm_eval_uses_running_statistics(rng, device):

@@ -141,7 +141,8 @@ def two_groups(first, second):
     lambda ps: nn.optim.SGD(two_groups(*ps), lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     lambda ps: nn.optim.Adam(two_groups(*ps), lr=0.1, amsgrad=True, weight_decay=0.01),
     lambda ps: nn.optim.AdamW(two_groups(*ps), lr=0.1),
-], ids=["sgd-momentum", "sgd-nesterov", "adam-amsgrad", "adamw"])
+    lambda ps: nn.optim.Adam(two_groups(*ps), lr=0.1, amsgrad=True, weight_decay=0.01, foreach=True),
+], ids=["sgd-momentum", "sgd-nesterov", "adam-amsgrad", "adamw", "adam-foreach"])
 def test_state_dict_resume_is_bit_identical(make, tmp_path, rng):
     """Three steps straight, or one step, a save to disk, a fresh optimizer loading it, two more steps."""
     starts = [rng.standard_normal(shape).astype(np.float32) for shape in ((3, 2), (2,))]
@@ -169,6 +170,36 @@ def test_state_dict_resume_is_bit_identical(make, tmp_path, rng):
     steps(resumed, second, grads[1:])
     for a, b in zip(resumed, straight):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+@pytest.mark.parametrize("optimizer_class, settings", [
+    (nn.optim.Adam, dict(lr=0.1, amsgrad=True, weight_decay=0.01)), (nn.optim.AdamW, dict(lr=0.1)),
+])
+def test_adam_foreach_gives_the_per_parameter_numbers(optimizer_class, settings, rng):
+    """foreach (one flat vector per group, the GPU default) against the per-parameter loop."""
+    starts = [rng.standard_normal(shape) for shape in ((3, 2), (2,), (4,))]
+    grads = [[rng.standard_normal(s.shape) for s in starts] for _ in range(3)]
+    results = []
+    for foreach in (False, True):
+        ps = [nn.Parameter(tt.tensor(s, dtype=tt.float64)) for s in starts]
+        optimizer = optimizer_class([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.05}], foreach=foreach,
+                                    **settings)
+        for step_grads in grads:
+            for p, g in zip(ps, step_grads):
+                p.grad = tt.tensor(g, dtype=tt.float64)
+            optimizer.step()
+        results.append([p.detach().numpy() for p in ps])
+        states = [optimizer.state[p]["exp_avg"] for p in ps]
+        assert all(state.shape == p.shape for state, p in zip(states, ps))
+        assert (states[0].base is not None and states[0].base is states[1].base) == foreach   # one vector
+    for per_parameter, flat in zip(*results):
+        np.testing.assert_allclose(flat, per_parameter, rtol=1e-13)
+    p = nn.Parameter(tt.ones(2))
+    p.grad = tt.ones(2)
+    optimizer = optimizer_class([p], foreach=True, **settings)
+    with tt.ops.fast.disabled():                 # the plain per-parameter formula, as for every step
+        optimizer.step()
+    assert optimizer.state[p]["exp_avg"].base is None
 
 
 def test_load_state_dict_checks_groups_and_copies():

@@ -92,7 +92,7 @@ def test_cross_entropy_huge_logits_stay_finite(device):
 
 @pytest.mark.parametrize("loss_fn", [
     lambda z, t: tt.cross_entropy(z, t),
-    lambda z, t: tt.cross_entropy(z, t, weight=tt.tensor([1.0, 2.0, 3.0], dtype=z.dtype), label_smoothing=0.1),
+    lambda z, t: tt.cross_entropy(z, t, weight=tt.tensor([1.0, 2.0, 3.0], dtype=z.dtype, device=z.device), label_smoothing=0.1),
     lambda z, t: tt.ops.loss.cross_entropy_composite(z, t, label_smoothing=0.1),
     lambda z, t: tt.nll_loss(tt.log_softmax(z, 1), t)])
 def test_mean_over_no_targets_is_nan_with_a_zero_gradient(device, loss_fn):

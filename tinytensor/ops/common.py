@@ -1,8 +1,10 @@
 """Helpers shared by the op families."""
+import functools
+
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, array_on_device
 
 
 def as_tensor_like(value, like):
@@ -16,6 +18,24 @@ def as_tensor_like(value, like):
     array = np.asarray(value) if not backend.is_array(value) else value
     dtype = like.dtype if array.dtype.kind == "f" and like.dtype.kind == "f" else array.dtype
     return Tensor(array, dtype=dtype, device=like.device)
+
+
+def array_on(value, like, op, what):
+    """The array of `value` (a Tensor, an array, a list or a number) on like's device; see
+    tensor.array_on_device."""
+    return array_on_device(value, like.device, op, what)
+
+
+def on_input_device(fn):
+    """Run fn(x, ...) while x's device is CuPy's current one, so the array code it runs outside
+    Functions (value checks, index arrays, masks) computes where x lives: cuda:1 stays on cuda:1."""
+    @functools.wraps(fn)
+    def run(x, *args, **kwargs):
+        if x.device == "cpu":
+            return fn(x, *args, **kwargs)
+        with backend.on_device(x.device):
+            return fn(x, *args, **kwargs)
+    return run
 
 
 def constant(array, like):

@@ -350,7 +350,7 @@ class Gelu(Function):
         if approximate == "tanh":
             if not fast.enabled():
                 return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)))
-            return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)
+            return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)[0]
         if not fast.enabled():
             return 0.5 * x * (1 + numerics.erf(x * _SQRT_HALF, xp))
         return fast.gelu_erf(xp, x, _SQRT_HALF)

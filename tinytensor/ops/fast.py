@@ -56,14 +56,18 @@ def softplus(xp, bx):
 
 
 def gelu_tanh(xp, x, cubic, scale):
-    """0.5 x (1 + tanh(scale (x + cubic x^3))) in one buffer."""
-    y = xp.multiply(x, x, out=_fresh(xp, x))
-    y *= cubic
-    y += 1
+    """(0.5 x (1 + t), t) with t = tanh(scale (x + cubic x^3)), in two buffers; t is what a backward
+    needs (tinytensor/ops/nn.py's GeluTanhFused keeps it)."""
+    t = xp.multiply(x, x, out=_fresh(xp, x))
+    t *= cubic
+    t += 1
+    t *= x
+    t *= scale                                   # u = scale (x + cubic x^3)
+    xp.tanh(t, out=t)
+    y = t + 1                                    # 0.5 x (1 + t)
+    y *= 0.5
     y *= x
-    y *= scale                                   # u = scale (x + cubic x^3)
-    xp.tanh(y, out=y)
-    return _half_x_one_plus(y, x)
+    return y, t
 
 
 def gelu_erf(xp, x, sqrt_half):

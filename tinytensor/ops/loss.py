@@ -4,9 +4,10 @@ cross_entropy is one fused Function for class-index targets (the hot path of eve
 `cross_entropy_composite` is the same loss from log_softmax and nll_loss, and
 tests/tinytensor/test_fused.py checks that both agree, with weights, ignore_index and label smoothing.
 """
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import constant
+from .common import array_on, constant, on_input_device
 from .elementwise import clip, log, quiet, softplus
 from .reduce import log_softmax, softmax
 
@@ -26,12 +27,6 @@ def _reduce(loss, reduction):
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
-def _raw(value, like):
-    """The array of a Tensor, array or list, on like's device."""
-    raw = value.data if isinstance(value, Tensor) else value
-    return raw if hasattr(raw, "dtype") else like.xp.asarray(raw)
-
-
 def _same_shape(op, input, target):
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"{op}: target has shape {tuple(target.shape)} but input has shape "
@@ -46,7 +41,7 @@ def _classes_last(op, x, target, ignore_index):
     """x as (rows, C) with the class axis last, target as (rows,) integers, and the per-element shape.
 
     Input (C,) with a 0-d target, (N, C) with (N,), or (N, C, d1, ...) with (N, d1, ...)."""
-    raw = _raw(target, x)
+    raw = array_on(target, x, op, "target")
     if raw.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {raw.dtype} (for class "
                         "probabilities give a float target of the input's shape to cross_entropy)")
@@ -59,11 +54,11 @@ def _classes_last(op, x, target, ignore_index):
                          f"needs a target of shape {expected} (one class index per row; classes on axis "
                          f"{0 if x.ndim == 1 else 1})")
     flat = raw.reshape(-1)
-    wrong = (flat != ignore_index) & ((flat < 0) | (flat >= classes))
-    if bool(wrong.any()):
-        bad = int(flat[wrong][0])
-        raise IndexError(f"{op}: target class {bad} is out of range for {classes} classes (valid: 0 to "
-                         f"{classes - 1}, or ignore_index={ignore_index})")
+    # Negative classes read as unsigned integers are huge, so one comparison catches both ends.
+    wrong = (flat.view(flat.dtype.str.replace("i", "u")) >= classes) & (flat != ignore_index)
+    valid = f"(valid: 0 to {classes - 1}, or ignore_index={ignore_index})"
+    backend.check(wrong.any(), IndexError, f"{op}: a target class is out of range for {classes} classes {valid}",
+                  lambda: f"{op}: target class {int(flat[wrong][0])} is out of range for {classes} classes {valid}")
     if x.ndim > 2:
         x = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
     return x.reshape(-1, classes), flat, expected
@@ -80,7 +75,7 @@ def _row_weights(xp, target, weight, ignore_index, dtype):
 def _class_weight(op, weight, classes, like):
     if weight is None:
         return None
-    raw = _raw(weight, like)
+    raw = array_on(weight, like, op, "weight")
     if tuple(raw.shape) != (classes,):
         raise ValueError(f"{op}: weight has shape {tuple(raw.shape)}, expected ({classes},) (one per class)")
     return raw.astype(like.dtype, copy=False)
@@ -139,6 +134,7 @@ class CrossEntropy(Function):
         return (p * a_sum - a) * grad, None, None, None, None, None
 
 
+@on_input_device
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross-entropy from unnormalized logits, like PyTorch's: logits (N, C) or (N, C, d1, ...) or (C,).
 
@@ -150,7 +146,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     _check_reduction("cross_entropy", reduction)
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0 and 1, got {label_smoothing}")
-    raw = _raw(target, logits)
+    raw = array_on(target, logits, "cross_entropy", "target")
     if raw.dtype.kind == "f" and tuple(raw.shape) == tuple(logits.shape):
         return _cross_entropy_probabilities(logits, target, weight, reduction, label_smoothing)
     z, flat, shape = _classes_last("cross_entropy", logits, target, ignore_index)
@@ -172,6 +168,7 @@ def _cross_entropy_probabilities(logits, target, weight, reduction, smoothing):
     return _reduce(-terms.sum(axis), reduction)
 
 
+@on_input_device
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
     """-log_probs[target] (times weight[target]) per row, like PyTorch: log_probs (N, C) or
     (N, C, d1, ...) or (C,); "mean" divides by the total weight of the targets not ignored."""
@@ -197,6 +194,7 @@ def _over_total_weight(summed, total, like):
     return summed / divisor + nan_if_empty
 
 
+@on_input_device
 def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, reduction="mean",
                             label_smoothing=0.0):
     """The plain version of `cross_entropy` for class-index targets: log_softmax, then nll_loss for the
@@ -209,11 +207,12 @@ def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, redu
         return loss
     classes = logits.shape[axis]
     xp = logits.xp
-    flat = _raw(target, logits).reshape(-1)
+    raw_target = array_on(target, logits, "cross_entropy", "target")
+    flat = raw_target.reshape(-1)
     weight = _class_weight("cross_entropy", weight, classes, logits)
     class_weight = xp.ones(classes, dtype=logits.dtype) if weight is None else weight
     class_weight = class_weight.reshape((classes,) + (1,) * (logits.ndim - axis - 1))
-    valid = _raw(target, logits) != ignore_index
+    valid = raw_target != ignore_index
     smooth = -(log_p * constant(class_weight, logits)).sum(axis) * constant(valid.astype(logits.dtype), logits)
     if reduction == "mean":
         smooth = _over_total_weight(smooth.sum(), _row_weights(xp, flat, weight, ignore_index, logits.dtype)[1].sum(),
@@ -256,18 +255,21 @@ class BinaryCrossEntropy(Function):
         return grad_p, grad_t
 
 
+@on_input_device
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each log clamped to >= -100 like
     PyTorch (so p = 0 or 1 gives a large finite loss, not inf); weight multiplies each element."""
     _check_reduction("binary_cross_entropy", reduction)
     if not isinstance(target, Tensor):
-        target = constant(_raw(target, input).astype(input.dtype), input)
+        target = constant(array_on(target, input, "binary_cross_entropy", "target").astype(input.dtype), input)
     _same_shape("binary_cross_entropy", input, target)
     raw = input.data
-    if raw.size and bool(((raw < 0) | (raw > 1)).any()):
-        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
-                         f"{float(raw.min()):.4g} to {float(raw.max()):.4g} (for logits use "
-                         "binary_cross_entropy_with_logits)")
+    if raw.size:   # on a GPU, checked without waiting for it (see backend.check)
+        advice = "(for logits use binary_cross_entropy_with_logits)"
+        backend.check(((raw < 0) | (raw > 1)).any(), ValueError,
+                      f"binary_cross_entropy: input must hold probabilities in [0, 1] {advice}",
+                      lambda: f"binary_cross_entropy: input must hold probabilities in [0, 1], got values "
+                              f"from {float(raw.min()):.4g} to {float(raw.max()):.4g} {advice}")
     loss = BinaryCrossEntropy.apply(input, target)
     return _reduce(loss if weight is None else loss * weight, reduction)
 

@@ -8,10 +8,12 @@ times for free.
 """
 import math
 
+from .. import backend
 from ..autograd import Function, no_grad
 from ..random import generator
 from ..tensor import Tensor, int64
-from .common import check_same_float_dtype, constant
+from . import fast
+from .common import array_on, check_same_float_dtype, constant, on_input_device
 from .elementwise import sqrt, where
 from .reduce import softmax
 from .shape import pad, setitem
@@ -371,11 +373,24 @@ def embedding(ids, weight):
                         f"{getattr(raw, 'dtype', type(ids).__name__)} (convert with .long())")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(weight.shape)}")
-    if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= weight.shape[0]):
-        bad = int(raw.min()) if int(raw.min()) < 0 else int(raw.max())
-        raise IndexError(f"embedding: id {bad} is out of range for {weight.shape[0]} embeddings "
-                         f"(valid: 0 to {weight.shape[0] - 1})")
+    count = weight.shape[0]
+    if raw.size:
+        _check_ids(raw, count)
     return weight[ids]
+
+
+def _check_ids(raw, count):
+    """IndexError for an id outside 0..count-1: at once on the CPU, at the next read on a GPU (see
+    backend.check: looking at the ids would make every step wait for the GPU)."""
+    with backend.on_device(backend.device_of(raw)):
+        # Negative ids read as unsigned integers are huge, so one comparison catches both ends.
+        outside = raw.view(raw.dtype.str.replace("i", "u")) >= count
+
+        def exact_message():
+            return (f"embedding: id {int(raw[outside][0])} is out of range for {count} embeddings "
+                    f"(valid: 0 to {count - 1})")
+        backend.check(outside.any(), IndexError, f"embedding: an id is out of range for {count} "
+                      f"embeddings (valid: 0 to {count - 1})", exact_message)
 
 
 def dropout(x, p=0.5, training=True):
@@ -388,10 +403,10 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1:
         return x * 0
-    xp = x.xp
-    uniform = generator(x.device).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
-    scale = xp.asarray(1 / (1 - p), dtype=x.dtype)
-    mask = (uniform >= p).astype(x.dtype) * scale        # kept with probability 1 - p
+    with backend.on_device(x.device):
+        uniform = generator(x.device).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
+        mask = (uniform >= p).astype(x.dtype)           # kept with probability 1 - p
+        mask *= 1 / (1 - p)
     return x * constant(mask, x)
 
 
@@ -429,7 +444,7 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, xhat, rstd = ctx.saved_tensors
+        grad, x, weight, xhat, rstd = ctx.backward_operands(grad)   # arrays unless create_graph
         axes = ctx.axes
         if ctx.create_graph:   # rebuild the statistics from x so the gradient carries x's graph
             centred = x - x.mean(axes, keepdims=True)
@@ -505,11 +520,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 # ----------------------------------------------------------------------------------- attention
 
-def _mask_array(mask, like):
-    raw = mask.data if isinstance(mask, Tensor) else mask
-    return raw if hasattr(raw, "dtype") else like.xp.asarray(raw)
-
-
+@on_input_device
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
     """softmax(q @ k^T * scale + mask) @ v, q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev).
 
@@ -535,7 +546,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     if is_causal:
         allowed = xp.tril(xp.ones((length, source), dtype=bool))
     elif attn_mask is not None:
-        raw = _mask_array(attn_mask, q)
+        raw = array_on(attn_mask, q, "scaled_dot_product_attention", "attn_mask")
         if raw.dtype == bool:
             allowed = raw
         else:
@@ -545,9 +556,10 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
         scores = where(allowed, scores, float(xp.finfo(scores.dtype).min))
     attention = softmax(scores, -1)
     if allowed is not None and not is_causal:     # causal: every query sees at least key 0
+        # Zero the rows of queries that may attend to nothing. Always multiplied, never tested first:
+        # a test would wait for the GPU (a sync) in every step.
         attends = allowed.any(axis=-1, keepdims=True)
-        if not bool(attends.all()):
-            attention = attention * constant(attends.astype(scores.dtype), scores)
+        attention = attention * constant(attends.astype(scores.dtype), scores)
     if dropout_p > 0:
         attention = dropout(attention, dropout_p)
     return attention @ v
@@ -623,18 +635,9 @@ _GELU_CUBIC = 0.044715
 
 
 def gelu_tanh_array(xp, x):
-    """(gelu(x, approximate="tanh"), t) on arrays, t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), with two
-    buffers. Used by GeluTanhFused and by array-level decoders."""
-    t = x * x                                  # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), in place
-    t *= _GELU_CUBIC
-    t += 1
-    t *= x
-    t *= _SQRT_2_OVER_PI
-    xp.tanh(t, out=t)
-    y = t + 1
-    y *= x
-    y *= 0.5
-    return y, t
+    """(gelu(x, approximate="tanh"), t) on arrays, t = tanh(sqrt(2/pi) (x + 0.044715 x^3)): the in-place
+    kernel of tinytensor/ops/fast.py. Used by GeluTanhFused and by array-level decoders."""
+    return fast.gelu_tanh(xp, x, _GELU_CUBIC, _SQRT_2_OVER_PI)
 
 
 class GeluTanhFused(Function):

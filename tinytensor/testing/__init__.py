@@ -1,0 +1,1 @@
+"""Tools for testing tinytensor itself: `fake_cupy`, a strict NumPy-backed stand-in for CuPy."""
