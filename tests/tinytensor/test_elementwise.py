@@ -151,6 +151,19 @@ def test_integers_and_numpy_scalars_do_not_upcast_a_float32_tensor(device):
     assert (counts + tt.tensor([1, 1], dtype=tt.int32, device=device)).dtype == tt.int64
 
 
+def test_integer_results_that_are_floats_take_the_default_float_dtype(device):
+    # As PyTorch: ints / ints, ints * 2.5 and exp(ints) are float32 (NumPy would give float64, and float16
+    # for exp of bool or uint8), so positions / length next to a float32 model stays float32.
+    ints = tt.tensor([1, 2, 4], device=device)
+    for result in (ints / 2, ints / ints, ints * 2.5, 2.5 ** ints, ints - 0.5, tt.exp(ints), tt.sqrt(ints),
+                   tt.sigmoid(tt.tensor([True, False], device=device)), tt.log(tt.tensor([1, 2], dtype=tt.uint8,
+                                                                                          device=device))):
+        assert result.dtype == tt.float32
+    np.testing.assert_allclose((ints / 2).numpy(), [0.5, 1.0, 2.0])
+    assert (ints * 2).dtype == (ints + ints).dtype == tt.int64                     # integers stay integers
+    assert (ints / tt.tensor([2.0, 2.0, 2.0], dtype=tt.float64, device=device)).dtype == tt.float64
+
+
 def test_reflected_operators(device):
     x = tt.tensor([1.0, 2.0, 4.0], device=device, dtype=tt.float64, requires_grad=True)
     y = (1 - x) + (8 / x) + (2 ** x)

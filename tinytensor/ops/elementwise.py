@@ -9,7 +9,7 @@ import math
 
 from .. import numerics
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, default_dtype
 from . import fast
 from .common import constant, operands, promoted_dtype
 
@@ -30,14 +30,24 @@ def broadcasting(name, ufunc, a, b):
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
 
 
-def promoted(a, b):
+def promoted(a, b, floating=False):
     """Both operands of an elementwise op as Tensors of one dtype (see promoted_dtype). The narrower one
-    goes through `cast`, whose backward casts the gradient back: a float32 input gets a float32 grad."""
+    goes through `cast`, whose backward casts the gradient back: a float32 input gets a float32 grad.
+    When the result is a float (floating=True, as for division, or a Python float operand), integer and
+    bool Tensors first become the default float dtype, as in PyTorch (NumPy would give float64)."""
     a, b = operands(a, b)
+    if floating or isinstance(a, float) or isinstance(b, float):
+        a, b = floating_point(a), floating_point(b)
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.dtype == b.dtype:
         return a, b
     dtype = promoted_dtype(a, b)
     return cast(a, dtype), cast(b, dtype)
+
+
+def floating_point(x):
+    """x when it is a float Tensor (or not a Tensor); an integer or bool Tensor as the default float dtype,
+    as PyTorch computes exp(ints) or ints / ints in float32 (NumPy: float64, or float16 for bool and uint8)."""
+    return x if not isinstance(x, Tensor) or x.dtype.kind == "f" else cast(x, default_dtype)
 
 
 def quiet(xp, **kinds):
@@ -503,7 +513,7 @@ def mul(a, b):
 
 
 def div(a, b):
-    return Div.apply(*promoted(a, b))
+    return Div.apply(*promoted(a, b, floating=True))
 
 
 def neg(x):
@@ -519,35 +529,35 @@ def abs(x):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(floating_point(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(floating_point(x))
 
 
 def log1p(x):
-    return Log1p.apply(x)
+    return Log1p.apply(floating_point(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(floating_point(x))
 
 
 def sin(x):
-    return Sin.apply(x)
+    return Sin.apply(floating_point(x))
 
 
 def cos(x):
-    return Cos.apply(x)
+    return Cos.apply(floating_point(x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(floating_point(x))
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(floating_point(x))
 
 
 def relu(x):
@@ -559,19 +569,19 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def erf(x):
-    return Erf.apply(x)
+    return Erf.apply(floating_point(x))
 
 
 def gelu(x, approximate="none"):
     """x Phi(x) (Phi the standard normal CDF); approximate="tanh" is GPT-2's tanh formula."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(x, approximate)
+    return Gelu.apply(floating_point(x), approximate)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, taken as x itself where beta x > threshold (like PyTorch)."""
-    return Softplus.apply(x, beta, threshold)
+    return Softplus.apply(floating_point(x), beta, threshold)
 
 
 def maximum(a, b):
