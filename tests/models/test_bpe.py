@@ -218,6 +218,16 @@ def test_special_tokens_are_refused_unless_allowed(trained):
     assert trained.encode_batch(["a", text], allowed_special="all") == [trained.encode("a"), ids]
 
 
+def test_disallowed_special_as_tiktoken(trained):
+    # tiktoken's encode(text, disallowed_special=()) encodes a special token's text as ordinary text.
+    text = "end<|endoftext|>start"
+    assert trained.encode(text, disallowed_special=()) == trained.encode_ordinary(text)
+    assert trained.encode(text, allowed_special="all", disallowed_special=()) == trained.encode(text, allowed_special="all")
+    with pytest.raises(ValueError, match="not allowed"):
+        trained.encode(text, disallowed_special={"<|endoftext|>"})
+    assert trained.encode_batch([text], disallowed_special=()) == [trained.encode_ordinary(text)]
+
+
 def test_eot_token_missing_is_explained():
     tok = BPETokenizer.train("abc", vocab_size=256, special_tokens=())
     with pytest.raises(ValueError, match="no '<\\|endoftext\\|>' token"):
