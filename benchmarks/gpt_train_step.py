@@ -1,12 +1,13 @@
 """One training step of a small GPT (forward, cross-entropy, backward, SGD update) on the CPU.
 
 The model: 2 layers, 4 heads, 128 wide, context 64, vocabulary 256, batch 16 (preset "gpt-nano"), float32.
-tinytensor's models/gpt2.py GPT is timed (with its fused attention and GELU, and with the plain ops) beside the same step written by hand in raw NumPy (below, forward
-and backward derived on paper) and beside PyTorch eager when it is installed, all in one process, starting
-from the same weights. The sides alternate within each repeat (in turn first and last) so machine noise hits them alike; the table
-gives medians in ms/step (CPU time of the process by default: on a shared machine it moves less than
-elapsed time, as long as every side runs one thread), each side's ratio to tinytensor, and each side's loss after the timed steps (the
-three run the same arithmetic, so they must agree closely).
+tinytensor's models/gpt2.py GPT is timed (with its fused attention and GELU, and with the plain ops) beside
+the same step written by hand in raw NumPy (below, forward and backward derived on paper) and beside
+PyTorch eager when it is installed, all in one process, starting from the same weights. The sides alternate
+within each repeat (in turn first and last) so machine noise hits them alike; the table gives medians in
+ms/step (CPU time of the process by default: on a shared machine it moves less than elapsed time, as long
+as every side runs one thread), each side's ratio to tinytensor (median of the per-repeat ratios), and each
+side's loss after the timed steps (every side runs the same arithmetic, so they must agree closely).
 
     python benchmarks/gpt_train_step.py                   # 1 BLAS thread
     PYTHONPATH=/path/to/torch-site python benchmarks/gpt_train_step.py     # with the PyTorch column

@@ -37,11 +37,11 @@ def alternate(sides, repeats, measure):
 
 
 def print_table(times, unit, extra=None):
-    """One row per side: the median, and its ratio to tinytensor's; extra = (title, {side: number})."""
-    reference = statistics.median(times["tinytensor"])
+    """One row per side: its median, and the median over repeats of its time / tinytensor's in the same
+    repeat (paired, so a slow stretch of the machine cancels out); extra = (title, {side: number})."""
     title, values = extra or ("", {})
     print(f"{'side':<16}{unit:>10}{'vs tinytensor':>16}{title:>12}")
     for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:<16}{median:>10.3f}{median / reference:>15.2f}x" +
+        ratio = statistics.median(a / b for a, b in zip(samples, times["tinytensor"]))
+        print(f"{name:<16}{statistics.median(samples):>10.3f}{ratio:>15.2f}x" +
               (f"{values[name]:>12.4f}" if name in values else ""))

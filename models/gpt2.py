@@ -30,6 +30,7 @@ import numpy as np
 import tinytensor as tt
 from tinytensor import backend, nn
 from tinytensor.download import cache_dir, download
+from tinytensor.ops import fast
 from tinytensor.ops.nn import causal_attention_probs, gelu_tanh_array
 
 # ----------------------------------------------------------------------------------- configuration
@@ -170,7 +171,7 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.append(k, v)                          # (B, H, S, D): S - T cached positions first
         S = k.shape[2]
         dropout_p = self.dropout if self.training else 0.0
-        if self.fused and dropout_p == 0:                      # the T queries are the last T of S positions
+        if self.fused and fast.enabled() and dropout_p == 0:   # the T queries are the last T of S positions
             y = tt.causal_attention_fused(q, k, v)
         elif S == T:
             y = tt.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
@@ -194,7 +195,7 @@ class MLP(nn.Module):
 
     def forward(self, x):
         h = self.c_fc(x)
-        h = tt.gelu_tanh_fused(h) if self.fused else tt.gelu(h, approximate="tanh")
+        h = tt.gelu_tanh_fused(h) if self.fused and fast.enabled() else tt.gelu(h, approximate="tanh")
         return self.dropout(self.c_proj(h))
 
 
@@ -240,7 +241,8 @@ class GPT(nn.Module):
 
     fused=True (the default) runs attention and GELU as the fused kernels of tinytensor/ops/nn.py, and
     the KV-cache steps of generate() as _decode_block (below): the same numbers, faster, but without second
-    derivatives; GPT(config, fused=False) uses the plain ops everywhere."""
+    derivatives; GPT(config, fused=False), or any model inside `with tt.ops.fast.disabled():`, uses the
+    plain ops everywhere."""
 
     def __init__(self, config, fused=True):
         super().__init__()
@@ -283,10 +285,9 @@ class GPT(nn.Module):
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
         return idx
 
-    def _hidden(self, idx, caches=None, arrays=None):
+    def _hidden(self, idx, caches=None):
         """The final hidden states (B, T, C), after ln_f. With caches (one KVCache per block), idx are
-        the tokens after those the caches hold, and their positions continue from there. With arrays
-        (one BlockArrays per block, under no_grad), the blocks run as the fused _decode_block."""
+        the tokens after those the caches hold, and their positions continue from there."""
         B, T = idx.shape
         start = caches[0].length if caches else 0
         if start + T > self.config.block_size:
@@ -294,14 +295,8 @@ class GPT(nn.Module):
                              f"{self.config.block_size}; give at most the last {self.config.block_size}")
         positions = tt.arange(start, start + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
-        if caches and arrays is not None and not tt.is_grad_enabled():
-            x = x.data                      # generation: the fused decoding step, on arrays
-            for block_arrays, cache in zip(arrays, caches):
-                x = _decode_block(block_arrays, x, cache)
-            x = tt.tensor(x, device=idx.device)
-        else:
-            for i, block in enumerate(self.transformer.h):
-                x = block(x, caches[i] if caches else None)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, caches[i] if caches else None)
         return self.transformer.ln_f(x)
 
     def forward(self, idx, targets=None):
@@ -404,13 +399,17 @@ class GPT(nn.Module):
         _check_sampling(max_new_tokens, temperature, top_k, top_p, eos_token, self.config.vocab_size)
         rng = np.random.default_rng(seed) if seed is not None else tt.random.generator("cpu")
         tokens = idx.numpy()
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
+            raise ValueError(f"generate: the prompt holds id {tokens.min() if tokens.min() < 0 else tokens.max()}, "
+                             f"outside the vocabulary (0 to {self.config.vocab_size - 1})")
         batch, prompt_length = tokens.shape
         block = self.config.block_size
         finished = np.zeros(batch, dtype=bool)
         was_training = self.training
         self.eval()
         caches, window_start = None, 0      # the caches hold tokens[:, window_start:] but the newest
-        arrays = [BlockArrays(block) for block in self.transformer.h] if self.fused and use_cache else None
+        fused = self.fused and fast.enabled() and use_cache
+        arrays = [BlockArrays(block) for block in self.transformer.h] if fused else None
         start = first = now = time.perf_counter()
         made = 0
         try:
@@ -452,11 +451,18 @@ class GPT(nn.Module):
 
     def _last_logits(self, context, caches, arrays=None):
         """Logits of the next token after `context` (B, T) host ids: (B, vocab) float64 on the host.
-        Only the last position goes through the head, the biggest matrix of the model."""
-        ids = tt.tensor(context, dtype=tt.int64, device=self.transformer.wte.weight.device)
-        hidden = self._hidden(ids, caches, arrays)
-        logits = self.lm_head(hidden[:, -1])
-        return logits.numpy().astype(np.float64)
+        Only the last position goes through the head, the biggest matrix of the model. With arrays
+        (one BlockArrays per block), the whole step runs on arrays, the blocks as _decode_block."""
+        wte = self.transformer.wte.weight
+        if arrays is None:
+            hidden = self._hidden(tt.tensor(context, dtype=tt.int64, device=wte.device), caches)
+            return self.lm_head(hidden[:, -1]).numpy().astype(np.float64)
+        start, end = caches[0].length, caches[0].length + context.shape[1]
+        x = wte.data[backend.move(context, wte.device)] + self.transformer.wpe.weight.data[start:end]
+        for block_arrays, cache in zip(arrays, caches):
+            x = _decode_block(block_arrays, x, cache)
+        last = _layer_norm_array(x[:, -1], _norm_arrays(self.transformer.ln_f))
+        return backend.move(last @ wte.data.T, "cpu").astype(np.float64)
 
 
 def _from_hf_names(tensors, model):
@@ -495,10 +501,10 @@ def _from_hf_names(tensors, model):
 # ----------------------------------------------------------------------------------- fused decoding
 #
 # A decoding step feeds one token through every block: about twenty ops per block, each on a vector of
-# n_embd numbers, so creating their Tensors costs more than their arithmetic. Under no_grad, with
-# fused=True, generate() runs each block as _decode_block instead: Block.forward's arithmetic on
-# arrays, in place where nothing else holds the values (tests/models/test_gpt2.py checks it against
-# the plain model). The weights are read out of the modules once per generate() call.
+# n_embd numbers, so creating their Tensors costs more than their arithmetic. With fused=True,
+# generate() runs its KV-cache steps on arrays instead (GPT._last_logits), each block as _decode_block:
+# Block.forward's arithmetic, in place where nothing else holds the values (tests/models/test_gpt2.py
+# checks it against the plain model). The weights are read out of the modules once per generate() call.
 
 class BlockArrays:
     """One Block's weights as arrays, for _decode_block: (weight, bias, eps) of each LayerNorm and

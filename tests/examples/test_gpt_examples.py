@@ -116,6 +116,23 @@ def test_a_diverging_run_stops_at_the_first_nan(tmp_path):
         run_example("train_gpt", *TINY, "--lr", 1e30, "--grad-clip", 0, "--max-iters", 20, "--out-dir", tmp_path)
 
 
+@pytest.mark.cuda
+def test_train_gpt_resumes_exactly_and_generates_on_cuda(tmp_path, monkeypatch):
+    full = run_example("train_gpt", *TINY, "--device", "cuda", "--max-iters", 4, "--eval-interval", 2,
+                       "--out-dir", tmp_path / "a")
+    with monkeypatch.context() as patch:
+        stop_at_step(patch, 1)
+        run_example("train_gpt", *TINY, "--device", "cuda", "--max-iters", 4, "--eval-interval", 2,
+                    "--out-dir", tmp_path / "b")
+    resumed = run_example("train_gpt", "--resume", "--device", "cuda", "--out-dir", tmp_path / "b")
+    assert resumed["history"]["val"][-1] == full["history"]["val"][-1] and np.isfinite(full["history"]["val"][-1])
+    a, b = tt.load(tmp_path / "a" / "ckpt.npz"), tt.load(tmp_path / "b" / "ckpt.npz")
+    assert all(np.array_equal(value.numpy(), b["model"][name].numpy()) for name, value in a["model"].items())
+    ids, stats = run_example("generate", "--device", "cuda", "--checkpoint", tmp_path / "a" / "ckpt.npz",
+                             "--max-new-tokens", 5)
+    assert len(ids) == 5 and stats.new_tokens == 5
+
+
 def test_resume_refuses_a_missing_checkpoint_or_changed_text(tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint at .*ckpt.npz"):
         run_example("train_gpt", "--resume", "--out-dir", tmp_path)

@@ -18,14 +18,15 @@ def tiny_config(**changes):
 
 
 def tiny_gpt(dtype=tt.float64, device="cpu", **changes):
+    """The same weights on every device (drawn on the CPU, then moved)."""
     tt.manual_seed(0)
-    model = GPT(tiny_config(**changes)).to(dtype).to(device)
+    model = GPT(tiny_config(**changes)).to(dtype)
     # Larger weights than GPT-2's 0.02 so that every token's logits differ clearly (no near ties).
     with tt.no_grad():
         for p in model.parameters():
             if p.ndim == 2:
-                p[...] = tt.randn(*p.shape, dtype=dtype) * 0.3   # drawn on the CPU: the same weights on every device
-    return model
+                p[...] = tt.randn(*p.shape, dtype=dtype) * 0.3
+    return model.to(device)
 
 
 def ids(shape, vocab=23, seed=1):
@@ -96,9 +97,11 @@ def test_forward_shapes_loss_and_bad_input():
 
 
 def test_no_bias_config_has_no_biases():
-    model = GPT(tiny_config(bias=False))
+    model = tiny_gpt(bias=False)
     assert not [name for name, _ in model.named_parameters() if name.endswith(".bias")]
     assert model(ids((1, 4)))[0].shape == (1, 4, 23)
+    np.testing.assert_array_equal(model.generate(ids((2, 3)), 9, temperature=0).numpy(),
+                                  model.generate(ids((2, 3)), 9, temperature=0, use_cache=False).numpy())
 
 
 def test_causality_logits_do_not_see_later_tokens():
@@ -134,6 +137,16 @@ def test_fused_model_equals_plain_model():
         results.append([logits.detach().numpy()] + [p.grad.numpy() for p in model.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_fast_disabled_runs_the_plain_ops():
+    model = tiny_gpt()
+    x, weight = ids((1, 4)), model.transformer.h[0].attn.c_attn.weight
+    with pytest.raises(RuntimeError, match="not differentiable"):       # the fused kernels: first order only
+        tt.grad(model(x)[0].sum(), weight, create_graph=True)
+    with tt.ops.fast.disabled():
+        (grad,) = tt.grad(model(x)[0].sum(), weight, create_graph=True)
+    assert grad.requires_grad                                           # a graph for second derivatives
 
 
 def test_configure_optimizer_decays_only_matrices():
@@ -184,21 +197,21 @@ def test_fused_decoding_step_equals_plain_blocks():
     plain = GPT(tiny_config(), fused=False).to(tt.float64).eval()
     plain.load_state_dict(fused.state_dict())
     fused.eval()
-    x = ids((2, 8))
+    x = ids((2, 8)).numpy()
     results = []
     with tt.no_grad():
         for arrays in ([BlockArrays(block) for block in fused.transformer.h], None):
             caches = [KVCache(2, fused.config, "cpu", tt.float64) for _ in fused.transformer.h]
             model = fused if arrays else plain
-            pieces = [model._hidden(x[:, :3], caches, arrays), model._hidden(x[:, 3:4], caches, arrays),
-                      model._hidden(x[:, 4:], caches, arrays)]
-            results.append(np.concatenate([p.numpy() for p in pieces], axis=1))
-            results.append(caches[1].keys.numpy())
-    np.testing.assert_allclose(results[0], results[2], rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(results[1], results[3], rtol=1e-10, atol=1e-12)
+            results.append([model._last_logits(x[:, :3], caches, arrays), model._last_logits(x[:, 3:4], caches, arrays),
+                            model._last_logits(x[:, 4:], caches, arrays), caches[1].keys.numpy()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     prompt = ids((2, 3))
     np.testing.assert_array_equal(fused.generate(prompt, 12, seed=1).numpy(),
                                   plain.generate(prompt, 12, seed=1).numpy())
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        fused.generate(tt.tensor([[1, 23]]), 2)
 
 
 @pytest.mark.parametrize("sampling", [dict(temperature=0), dict(temperature=1.0, seed=3),
@@ -213,10 +226,13 @@ def test_cache_equals_no_cache_also_past_block_size(sampling):
     np.testing.assert_array_equal(cached[:, :5], prompt.numpy())
 
 
-def test_greedy_past_block_size_is_forward_on_the_last_block():
+@pytest.mark.parametrize("prompt_length", [6, 11])      # block_size 8: crossed while generating, or at once
+def test_greedy_past_block_size_is_forward_on_the_last_block(prompt_length):
     model = tiny_gpt()
-    out = model.generate(ids((2, 6)), 10, temperature=0).numpy()
-    for t in range(6, 16):
+    out = model.generate(ids((2, prompt_length)), 10, temperature=0).numpy()
+    np.testing.assert_array_equal(out, model.generate(ids((2, prompt_length)), 10, temperature=0,
+                                                      use_cache=False).numpy())
+    for t in range(prompt_length, prompt_length + 10):
         context = out[:, max(0, t - 8):t]                  # at most the last block_size tokens, positions from 0
         logits = model(tt.tensor(context))[0].detach().numpy()[:, -1]
         np.testing.assert_array_equal(out[:, t], logits.argmax(axis=1))
