@@ -156,6 +156,7 @@ def test_integer_results_that_are_floats_take_the_default_float_dtype(device):
     # for exp of bool or uint8), so positions / length next to a float32 model stays float32.
     ints = tt.tensor([1, 2, 4], device=device)
     for result in (ints / 2, ints / ints, ints * 2.5, 2.5 ** ints, ints - 0.5, tt.exp(ints), tt.sqrt(ints),
+                   tt.clip(ints, 1.5, None), tt.where(ints > 1, ints, 0.5),
                    tt.sigmoid(tt.tensor([True, False], device=device)), tt.log(tt.tensor([1, 2], dtype=tt.uint8,
                                                                                           device=device))):
         assert result.dtype == tt.float32

@@ -604,6 +604,8 @@ def clip(x, min=None, max=None):
         # where, not maximum/minimum: as in PyTorch, x keeps the whole gradient where it equals a bound.
         y = x if min is None else where(less(x, min), min, x)
         return y if max is None else where(greater(y, max), max, y)
+    if isinstance(min, float) or isinstance(max, float):     # integers clipped to 0.5 are floats
+        x = floating_point(x)
     return Clip.apply(x, min, max)
 
 
