@@ -215,3 +215,10 @@ def test_max_of_a_nan_sends_the_gradient_to_the_nan(device):
     x.grad = None
     tt.min(x, axis=1).sum().backward()
     assert x.grad.tolist() == [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]
+
+
+def test_integer_sums_are_int64_as_pytorch(device):
+    pixels = tt.tensor(np.array([200, 100, 1], dtype=np.uint8), device=device)
+    assert pixels.sum().dtype == tt.int64 and pixels.sum().item() == 301                   # NumPy: uint64
+    assert tt.tensor([True, True, False], device=device).sum(keepdims=True).dtype == tt.int64
+    assert tt.tensor([1, 2], dtype=tt.int32, device=device).sum(axis=0).dtype == tt.int64

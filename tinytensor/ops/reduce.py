@@ -36,12 +36,14 @@ def _check_not_empty(name, x, axes):
 
 
 class Sum(Function):
-    """y = sum of x over axes        dy/dx = 1 (the gradient is broadcast back over the summed axes)"""
+    """y = sum of x over axes        dy/dx = 1 (the gradient is broadcast back over the summed axes)
+
+    Integers and bools add up in int64, as in PyTorch (NumPy would keep uint8 sums unsigned)."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
         ctx.input_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
-        return x.sum(axis=axes, keepdims=keepdims)
+        return x.sum(axis=axes, keepdims=keepdims, dtype=int64 if x.dtype.kind in "biu" else None)
 
     @staticmethod
     def backward(ctx, grad):
