@@ -11,14 +11,14 @@ from pathlib import Path
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.models.mlp import MLP
-from tinytensor.nn.training import add_common_args, example_parser, run_script
+from tinytensor.nn.training import add_common_args, example_parser
 
 
 def parse_args(argv=None):
     parser = example_parser(__doc__)
     parser.add_argument("--sizes", default="4,8,3", help="layer widths, input to output (two layers: three widths)")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    parser.add_argument("--batch", type=int, default=16, help="random inputs in the batch")
+    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="of the picture")
     add_common_args(parser, out_dir="runs/graph")
     return parser.parse_args(argv)
 
@@ -49,4 +49,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_script(main)
+    main()

@@ -34,8 +34,8 @@ from tinytensor.models.lm_data import (CORPORA, RandomBatches, TokenWindows, enc
                                        load_corpus, make_tokenizer, perplexity, split_ids, tokenizer_from_state,
                                        tokenizer_to_state)
 from tinytensor.nn.plot import plot_steps
-from tinytensor.nn.training import (NonFiniteGuard, RunningMetrics, device_arg, example_parser, format_table,
-                                   int_at_least, load_checkpoint, run_script, save_checkpoint)
+from tinytensor.nn.training import (NonFiniteError, NonFiniteGuard, RunningMetrics, device_arg, example_parser,
+                                   format_table, load_checkpoint, save_checkpoint)
 
 # Defaults per device; anything given on the command line wins. The GPU setting is the well-known
 # character-level "baby GPT" on tiny Shakespeare.
@@ -60,30 +60,28 @@ def parse_args(argv=None):
     parser = example_parser(__doc__, epilog="Unset options take the cpu or cuda defaults:\n" + "\n".join(
         f"  {device}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for device, values in DEFAULTS.items()))
     add = parser.add_argument
-    add("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    add("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N")
     add("--data", help=f"{', '.join(CORPORA)} or the path of a UTF-8 text file")
     add("--tokenizer", help="bpe (trained on the text, cached), char, gpt2, or a tokenizer folder / GPT-2 files")
-    add("--vocab-size", type=int_at_least(1), help="BPE vocabulary size")
+    add("--vocab-size", type=int, help="BPE vocabulary size")
     add("--preset", choices=sorted(PRESETS), help="a model shape from models/gpt2.py; the options below change it")
-    add("--n-layer", type=int_at_least(1))
-    add("--n-head", type=int_at_least(1))
-    add("--n-embd", type=int_at_least(1))
-    add("--block-size", type=int_at_least(1), help="context length in tokens")
+    add("--n-layer", type=int)
+    add("--n-head", type=int)
+    add("--n-embd", type=int)
+    add("--block-size", type=int, help="context length in tokens")
     add("--dropout", type=float)
-    add("--batch-size", type=int_at_least(1))
-    add("--grad-accum", type=int_at_least(1), default=1,
-        help="micro-batches summed into one step (default: %(default)s)")
-    add("--max-iters", type=int_at_least(1), help="optimizer steps")
+    add("--batch-size", type=int)
+    add("--grad-accum", type=int, default=1, help="micro-batches summed into one step (default: %(default)s)")
+    add("--max-iters", type=int, help="optimizer steps")
     add("--lr", type=float, help="peak learning rate, reached after --warmup steps, then cosine decay to lr/10")
-    add("--warmup", type=int_at_least(0), help="steps of linear warm-up")
+    add("--warmup", type=int, help="steps of linear warm-up")
     add("--weight-decay", type=float, default=0.1, help="AdamW decay of the matrices (default: %(default)s)")
     add("--grad-clip", type=float, default=1.0, help="clip the gradient norm to this; 0 turns it off "
                                                        "(default: %(default)s)")
-    add("--eval-interval", type=int_at_least(1), help="steps between validation loss, checkpoint and plot")
-    add("--eval-batches", type=int_at_least(1), help="at most this many validation batches per evaluation")
-    add("--sample-every", type=int_at_least(0), help="print a sample every N steps (0: only at the end)")
-    add("--sample-tokens", type=int_at_least(1), default=200,
-        help="length of each sample (default: %(default)s)")
+    add("--eval-interval", type=int, help="steps between validation loss, checkpoint and plot")
+    add("--eval-batches", type=int, help="at most this many validation batches per evaluation")
+    add("--sample-every", type=int, help="print a sample every N steps (0: only at the end)")
+    add("--sample-tokens", type=int, default=200, help="length of each sample (default: %(default)s)")
     add("--prompt", default=None, help="start of the samples (default: the first words of the validation text)")
     add("--out-dir", default="runs/gpt", help="checkpoint and plot folder (default: %(default)s)")
     add("--resume", action="store_true",
@@ -109,6 +107,11 @@ def complete(args):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_batches", "sample_tokens"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.sample_every < 0 or args.warmup < 0:
+        raise ValueError(f"--sample-every ({args.sample_every}) and --warmup ({args.warmup}) cannot be negative")
     return args
 
 
@@ -319,4 +322,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_script(main)
+    try:
+        main()
+    except (OSError, ValueError, NonFiniteError) as err:   # missing files, offline, bad settings, NaN loss
+        raise SystemExit(f"error: {err}") from None

@@ -97,7 +97,15 @@ class BPETokenizer:
     # ---------------------------------------------------------------- encoding
 
     def encode_ordinary(self, text):
-        """Encode `text`, treating special-token text such as '<|endoftext|>' as ordinary text."""
+        """Encode `text`, treating special-token text such as '<|endoftext|>' as ordinary text. A lone
+        surrogate (half of a UTF-16 pair, e.g. from a broken JSON escape) has no UTF-8 bytes: it is
+        encoded as U+FFFD, the replacement character, as tiktoken does."""
+        try:
+            return self._encode_ordinary(text)
+        except UnicodeEncodeError:
+            return self._encode_ordinary(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+    def _encode_ordinary(self, text):
         cache = self._cache
         ids = []
         for chunk in self._chunker.findall(text):
@@ -107,11 +115,16 @@ class BPETokenizer:
             ids += chunk_ids
         return ids
 
-    def encode(self, text, allowed_special="none_raise"):
-        """Encode `text`. Special tokens in it are refused unless allowed: `allowed_special` is
-        "none_raise" (refuse all), "all", or a set of the special tokens to encode as such."""
+    def encode(self, text, allowed_special="none_raise", disallowed_special="all"):
+        """Encode `text`, as tiktoken does. `allowed_special`: "none_raise" (or an empty set), "all", or a set
+        of the special tokens to encode as such. The others are refused when they are in
+        `disallowed_special` ("all" of them by default); pass disallowed_special=() to encode their text
+        as ordinary text instead."""
         allowed = self._allowed_specials(allowed_special)
-        for token in self.special_tokens.keys() - allowed:
+        refused = self.special_tokens.keys() - allowed
+        if disallowed_special != "all":
+            refused &= set(disallowed_special)
+        for token in refused:
             if token in text:
                 raise ValueError(
                     f"text contains the special token {token!r} (at character {text.index(token)}), which is not "
@@ -131,8 +144,8 @@ class BPETokenizer:
                 ids += self.encode_ordinary(part)
         return ids
 
-    def encode_batch(self, texts, allowed_special="none_raise"):
-        return [self.encode(text, allowed_special) for text in texts]
+    def encode_batch(self, texts, allowed_special="none_raise", disallowed_special="all"):
+        return [self.encode(text, allowed_special, disallowed_special) for text in texts]
 
     def _allowed_specials(self, allowed_special):
         if allowed_special == "none_raise":

@@ -118,6 +118,10 @@ PRETRAINED = {
              "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707"),
 }
 
+_PICKLE_ADVICE = ("; it has pytorch_model.bin, a PyTorch pickle, which is not read here (unpickling can run "
+                  "code, and it needs torch). With transformers installed, GPT2LMHeadModel.from_pretrained(folder)"
+                  ".save_pretrained(folder) writes model.safetensors beside it")
+
 # Hugging Face's GPT-2 stores these as Conv1D weights, (in, out); our Linear keeps (out, in).
 _TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
@@ -325,8 +329,10 @@ class GPT(nn.Module):
             config_path, weights_path = folder / "config.json", folder / "model.safetensors"
             for path in (config_path, weights_path):
                 if not path.is_file():
-                    raise FileNotFoundError(f"GPT.from_pretrained: {folder} has no {path.name} (a Hugging Face "
-                                            "GPT-2 folder holds config.json and model.safetensors)")
+                    pickled = path == weights_path and (folder / "pytorch_model.bin").is_file()
+                    raise FileNotFoundError(
+                        f"GPT.from_pretrained: {folder} has no {path.name} (a Hugging Face GPT-2 folder holds "
+                        "config.json and model.safetensors)" + _PICKLE_ADVICE * pickled)
             config = GPTConfig.from_hf(json.loads(config_path.read_text()), dropout)
         elif str(name_or_dir) in PRETRAINED:
             repo, revision, sha256 = PRETRAINED[str(name_or_dir)]
@@ -343,8 +349,14 @@ class GPT(nn.Module):
                 f"GPT.from_pretrained: {name_or_dir!r} is neither a folder nor a known name "
                 f"({', '.join(PRETRAINED)}); for another checkpoint put its config.json and model.safetensors "
                 f"in a folder and pass the folder (downloads are kept in {cache_dir()})")
+        try:
+            tensors = load_file(str(weights_path))
+        except TypeError as err:             # NumPy has no bfloat16
+            raise ValueError(f"GPT.from_pretrained: {weights_path} cannot be read with NumPy ({err}); save the "
+                             "checkpoint in float32 (with transformers: model.float().save_pretrained(folder)) "
+                             "and load that") from None
         model = cls(config)
-        model.load_state_dict(_from_hf_names(load_file(str(weights_path)), model))
+        model.load_state_dict(_from_hf_names(tensors, model))
         return model
 
     # ------------------------------------------------------------------ optimizer

@@ -2,11 +2,11 @@
 
 The ops themselves live in tinytensor (tinytensor/ops/nn.py, loss.py, elementwise.py, reduce.py);
 this module names them the way PyTorch's torch.nn.functional does. softmax and log_softmax also take
-`dim=` as PyTorch spells it."""
+`dim=` as PyTorch spells it, and pad takes PyTorch's argument order (input, pad, mode, value)."""
 import tinytensor as tt
 from tinytensor import (avg_pool2d, batch_norm, binary_cross_entropy, binary_cross_entropy_with_logits,
                         conv2d, cross_entropy, dropout, embedding, gelu, layer_norm, leaky_relu, linear,
-                        max_pool2d, max_unpool2d, mse_loss, nll_loss, pad, relu,
+                        max_pool2d, max_unpool2d, mse_loss, nll_loss, relu,
                         scaled_dot_product_attention, sigmoid, tanh)
 
 __all__ = ["linear", "conv2d", "max_pool2d", "max_unpool2d", "avg_pool2d", "pad", "embedding", "dropout",
@@ -21,3 +21,8 @@ def softmax(x, axis=-1, *, dim=None):
 
 def log_softmax(x, axis=-1, *, dim=None):
     return tt.log_softmax(x, axis if dim is None else dim)
+
+
+def pad(x, pad, mode="constant", value=None):
+    """tt.pad in PyTorch's order: F.pad(x, (1, 1), "reflect") pads with the mode, as in PyTorch."""
+    return tt.pad(x, pad, 0 if value is None else value, mode=mode)

@@ -65,14 +65,19 @@ class Conv2d(Module):
 
     x (N, C_in, H, W), weight (C_out, C_in / groups, kh, kw), bias (C_out,) -> y (N, C_out, H', W')
     with H' = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1; padding may also be "valid" (0) or
-    "same" (H' = H, stride 1 only)."""
+    "same" (H' = H, stride 1 only). padding_mode "zeros" pads with zeros; "reflect", "replicate" or
+    "circular" pad x with tt.pad's mode of that name first, as PyTorch does."""
+    _padding_modes = ("zeros", "reflect", "replicate", "circular")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, device=None, dtype=None):
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
+        if padding_mode not in self._padding_modes:
+            raise ValueError(f"Conv2d: padding_mode must be one of {self._padding_modes}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
@@ -88,13 +93,29 @@ class Conv2d(Module):
         _uniform_fan_in_(self.weight, self.bias)
 
     def forward(self, x):
-        return tt.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding_mode == "zeros":
+            return tt.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x = tt.pad(x, self._pad_widths(), mode=self.padding_mode)
+        return tt.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _pad_widths(self):
+        """(left, right, top, bottom) for tt.pad; "same" puts an odd total's extra on the right/bottom."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]              # H, W
+            (top, left) = (t // 2 for t in totals)
+            return (left, totals[1] - left, top, totals[0] - top)
+        (ph, pw) = self.padding
+        return (pw, pw, ph, ph)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0, 0):
             text += f", padding={self.padding!r}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -131,10 +152,19 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """y = the mean of each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window"""
+    """y = the mean of each window (N, C, H, W) -> (N, C, H', W'); stride defaults to the window.
+    count_include_pad=False leaves the zero padding out of each mean."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        return tt.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return tt.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
 
 
 class MaxUnpool2d(_Pool2d):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import backend
-from .tensor import Tensor, default_dtype, int64
+from .tensor import Tensor, bool_, default_dtype, int64
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
@@ -48,7 +48,11 @@ def empty(*shape, dtype=None, device="cpu", requires_grad=False):
 
 
 def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
+    """A tensor of `shape` holding fill_value; without dtype, the fill value's kind decides as in PyTorch:
+    bool, int64 for an int, the default float dtype for a float."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if dtype is None and isinstance(fill_value, (bool, int)):
+        dtype = bool_ if isinstance(fill_value, bool) else int64
     return _filled(lambda xp, s, d: xp.full(s, fill_value, d), (shape,), dtype, device, requires_grad)
 
 

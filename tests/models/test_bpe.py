@@ -218,6 +218,16 @@ def test_special_tokens_are_refused_unless_allowed(trained):
     assert trained.encode_batch(["a", text], allowed_special="all") == [trained.encode("a"), ids]
 
 
+def test_disallowed_special_as_tiktoken(trained):
+    # tiktoken's encode(text, disallowed_special=()) encodes a special token's text as ordinary text.
+    text = "end<|endoftext|>start"
+    assert trained.encode(text, disallowed_special=()) == trained.encode_ordinary(text)
+    assert trained.encode(text, allowed_special="all", disallowed_special=()) == trained.encode(text, allowed_special="all")
+    with pytest.raises(ValueError, match="not allowed"):
+        trained.encode(text, disallowed_special={"<|endoftext|>"})
+    assert trained.encode_batch([text], disallowed_special=()) == [trained.encode_ordinary(text)]
+
+
 def test_eot_token_missing_is_explained():
     tok = BPETokenizer.train("abc", vocab_size=256, special_tokens=())
     with pytest.raises(ValueError, match="no '<\\|endoftext\\|>' token"):
@@ -301,6 +311,17 @@ def test_gpt2_ids_match_tiktoken_on_100kb(gpt2, tiktoken_gpt2, verdict):
 def test_gpt2_ids_match_tiktoken_on_any_text(gpt2, tiktoken_gpt2, text):
     assert gpt2.encode_ordinary(text) == tiktoken_gpt2.encode_ordinary(text)
     assert gpt2.decode(gpt2.encode_ordinary(text)) == text
+
+
+def test_lone_surrogates_encode_as_the_replacement_character(trained):
+    # Half a UTF-16 pair has no UTF-8 bytes; tiktoken encodes it as U+FFFD instead of raising.
+    assert trained.encode("a\ud800b") == trained.encode("a\ufffdb")
+    assert trained.encode("\ud83c\udf89") == trained.encode("🎉")     # a whole pair is the character
+
+
+@needs_gpt2
+def test_gpt2_lone_surrogate_ids_are_tiktokens(gpt2):
+    assert gpt2.encode("a\ud800b") == [64, 4210, 65]      # tiktoken 0.14's ids; 4210 is U+FFFD's bytes
 
 
 def test_from_gpt2_offline_explains_where_to_put_the_file(tmp_path, monkeypatch):

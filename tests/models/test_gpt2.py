@@ -354,6 +354,24 @@ def test_from_pretrained_refuses_checkpoints_that_do_not_fit(tmp_path):
         GPT.from_pretrained("gpt2-xl")
 
 
+def test_from_pretrained_explains_pickled_and_bfloat16_checkpoints(tmp_path):
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text(json.dumps(HF_CONFIG))
+    (pickled / "pytorch_model.bin").write_bytes(b"not read")
+    with pytest.raises(FileNotFoundError, match=r"has no model.safetensors .*it has pytorch_model.bin, a PyTorch "
+                                                r"pickle, which is not read here.*save_pretrained\(folder\)"):
+        GPT.from_pretrained(pickled)
+    # A safetensors file of bfloat16 (which NumPy cannot hold), written by hand: header length, header, data.
+    header = json.dumps({"transformer.wte.weight": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})
+    folder = tmp_path / "bf16"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(HF_CONFIG))
+    (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header.encode() + bytes(4))
+    with pytest.raises(ValueError, match=r"cannot be read with NumPy .*bfloat16.*save the checkpoint in float32"):
+        GPT.from_pretrained(folder)
+
+
 def test_from_pretrained_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYTENSOR_CACHE", str(tmp_path))
     monkeypatch.setattr("urllib.request.urlopen", _offline)

@@ -91,6 +91,31 @@ def test_conv2d_same_and_valid_padding(rng):
     assert valid(x).shape == (2, 4, 5, 4)
 
 
+@pytest.mark.parametrize("mode, numpy_mode", [("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")])
+def test_conv2d_padding_modes(rng, device, mode, numpy_mode):
+    def reference(x, w, b):
+        padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (1, 1)), mode=numpy_mode)
+        return conv2d_reference(padded, w, b, stride=2, padding=0, groups=1)
+    check_layer(nn.Conv2d(2, 3, 3, stride=2, padding=(2, 1), padding_mode=mode), rng.standard_normal((1, 2, 6, 5)),
+                reference, device)
+
+
+def test_conv2d_padding_mode_worked_numbers():
+    """[1 2 3] under a (1, 3) kernel of ones with one column of padding each side: reflect pads to
+    [2 1 2 3 2] (sums 5 6 7), replicate to [1 1 2 3 3] (4 6 8), circular to [3 1 2 3 1] (6 6 6)."""
+    x = tt.tensor([[[[1.0, 2.0, 3.0]]]])
+    for mode, sums in [("reflect", [5, 6, 7]), ("replicate", [4, 6, 8]), ("circular", [6, 6, 6])]:
+        conv = nn.Conv2d(1, 1, (1, 3), padding=(0, 1), padding_mode=mode, bias=False)
+        nn.init.ones_(conv.weight)
+        assert conv(x).tolist() == [[[sums]]]
+    same = nn.Conv2d(1, 1, (1, 2), padding="same", padding_mode="reflect", bias=False)   # the extra on the right
+    nn.init.ones_(same.weight)
+    assert same(x).tolist() == [[[[3, 5, 5]]]]
+    assert repr(same).endswith("padding='same', padding_mode='reflect', bias=False)")
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        nn.Conv2d(1, 1, 3, padding_mode="mirror")
+
+
 def layer_norm_reference(x, w, b, eps=1e-5):
     mean = x.mean(axis=-1, keepdims=True)
     var = x.var(axis=-1, keepdims=True)
@@ -223,6 +248,9 @@ def test_pools_with_ceil_mode_and_unpool_round_trip(rng, device):
     assert nn.AvgPool2d(2, ceil_mode=True)(x).shape == (1, 2, 3, 3)
     np.testing.assert_allclose(to_numpy(nn.AvgPool2d(2, ceil_mode=True)(x))[..., 2, 2], to_numpy(x)[..., 4, 4])
     assert nn.functional.max_unpool2d is tt.max_unpool2d
+    corner = nn.AvgPool2d(2, padding=1, count_include_pad=False)
+    assert repr(corner) == "AvgPool2d(kernel_size=2, stride=2, padding=1, count_include_pad=False)"
+    np.testing.assert_allclose(to_numpy(corner(x))[..., 0, 0], to_numpy(x)[..., 0, 0])   # 1 of 4 inside
 
 
 def test_flatten_and_identity(rng):

@@ -315,3 +315,13 @@ def test_clip_grad_norm_leaves_small_gradients_and_other_norms():
     b.grad = tt.tensor([math.inf, 1.0], dtype=tt.float64)
     with pytest.raises(RuntimeError, match="inf"):
         nn.utils.clip_grad_norm_(b, max_norm=1.0, error_if_nonfinite=True)
+
+
+def test_clip_grad_norm_returns_the_gradients_dtype_and_spreads_a_nan_as_pytorch():
+    a = nn.Parameter(tt.zeros(2, dtype=tt.float64))
+    a.grad = tt.tensor([0.1, 0.2], dtype=tt.float64)
+    total = nn.utils.clip_grad_norm_(a, max_norm=1.0)
+    assert total.dtype == tt.float64 and total.item() == math.sqrt(0.1 ** 2 + 0.2 ** 2)   # no float32 rounding
+    a.grad = tt.tensor([math.nan, 1.0], dtype=tt.float64)
+    assert math.isnan(nn.utils.clip_grad_norm_(a, max_norm=1.0).item())
+    assert np.isnan(a.grad.numpy()).all()          # PyTorch scales by max_norm / NaN as well

@@ -8,7 +8,6 @@ import pytest
 
 from tinytensor import nn
 import tinytensor as tt
-from tinytensor.download import DownloadError
 from tinytensor.nn.data import DataLoader, TensorDataset
 from tinytensor.nn import training
 from tinytensor.nn.training import (EarlyStopping, NonFiniteError, RunningMetrics, add_training_args, evaluate, fit,
@@ -112,6 +111,9 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         fit(model, train, val, optimizer, epochs=1, resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*missing.npz to resume from"):
         fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "missing.npz", resume=True)
+    tt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1}, tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="old.npz has no rng, loaders entries: it was not written by save_checkpoint"):
+        fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "old.npz", resume=True)
 
 
 class Poisoned:
@@ -138,7 +140,7 @@ class Poisoned:
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")   # NumPy warns as NaN flows through the ops
 def test_a_non_finite_step_stops_training_and_names_the_step(tmp_path, kind, problem):
     model, train, val, optimizer = toy_run()
-    loss_fn = Poisoned(model, at=8, kind=kind)        # 4 training batches + 1 validation batch per epoch: epoch 2, step 3
+    loss_fn = Poisoned(model, at=8, kind=kind)   # 4 training + 1 validation batch per epoch: epoch 2, step 3
     with pytest.raises(NonFiniteError, match=f"stopped at epoch 2, step 3 of 4: {problem}") as caught:
         fit(model, train, val, optimizer, epochs=3, loss_fn=loss_fn, checkpoint=tmp_path / "ckpt.npz")
     message = str(caught.value)
@@ -187,18 +189,3 @@ def test_example_helpers():
     assert make_optimizer("adam", [nn.Parameter(tt.zeros(1))], lr=0.01).defaults["lr"] == 0.01
     assert format_table(["name", "acc"], [["a", 0.5], ["bb", 1]]).splitlines() == [
         "name     acc", "----  ------", "   a  0.5000", "  bb       1"]
-
-
-def test_run_script_ends_a_user_error_with_one_line_and_lets_a_bug_through():
-    def missing_file():
-        raise DownloadError("mnist: missing train-images-idx3-ubyte.gz")
-
-    with pytest.raises(SystemExit) as stop:
-        training.run_script(missing_file)
-    assert stop.value.code == "error: mnist: missing train-images-idx3-ubyte.gz"
-
-    def bug():
-        raise KeyError("a bug keeps its traceback")
-
-    with pytest.raises(KeyError):
-        training.run_script(bug)

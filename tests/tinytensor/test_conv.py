@@ -190,6 +190,53 @@ def test_pools_with_ceil_mode(device, rng, k, s, p, op, reduce):
     assert out.shape[2:] >= floor.shape[2:]
 
 
+def masked_mean_pool_reference(x, k, s, p, ceil_mode):
+    """avg_pool2d with count_include_pad=False by hand: each window's sum over the input's elements it
+    covers, divided by how many there are (a ones-mask pooled the same way counts them)."""
+    ones = np.ones_like(x)
+    padded_x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    padded_ones = np.pad(ones, ((0, 0), (0, 0), (p, p), (p, p)))
+    sizes = []
+    for length in x.shape[2:]:
+        o = (-(-(length + 2 * p - k) // s) if ceil_mode else (length + 2 * p - k) // s) + 1
+        sizes.append(o - 1 if ceil_mode and (o - 1) * s >= length + p else o)
+    out = np.empty(x.shape[:2] + tuple(sizes))
+    for i in range(sizes[0]):
+        for j in range(sizes[1]):
+            rows, cols = slice(i * s, i * s + k), slice(j * s, j * s + k)
+            out[:, :, i, j] = (padded_x[:, :, rows, cols].sum(axis=(2, 3))
+                               / padded_ones[:, :, rows, cols].sum(axis=(2, 3)))
+    return out
+
+
+@pytest.mark.parametrize("k, s, p, ceil_mode", [(3, 2, 1, False), (2, 1, 1, False), (3, 2, 1, True), (2, 3, 1, True)])
+def test_avg_pool_without_counting_the_padding(device, rng, k, s, p, ceil_mode):
+    x = rng.standard_normal((1, 2, 7, 6))
+    check_op(lambda x: tt.avg_pool2d(x, k, s, p, ceil_mode=ceil_mode, count_include_pad=False),
+             lambda x: masked_mean_pool_reference(x, k, s, p, ceil_mode), x, device=device)
+
+
+def test_avg_pool_count_include_pad_worked_numbers(device):
+    """[1 2 3] padded by one zero each side, windows of 3: sums 3, 6, 5; PyTorch gives 1, 2, 5/3 when the
+    padding counts and 3/2, 2, 5/2 when it does not."""
+    x = tt.tensor([[[[1.0, 2.0, 3.0]]]], dtype=tt.float64, device=device)
+    np.testing.assert_allclose(tt.avg_pool2d(x, (1, 3), 1, (0, 1)).numpy().ravel(), [1, 2, 5 / 3])
+    np.testing.assert_allclose(tt.avg_pool2d(x, (1, 3), 1, (0, 1), count_include_pad=False).numpy().ravel(),
+                               [1.5, 2, 2.5])
+
+
+def test_max_pool_window_of_minus_inf_picks_its_first_element_inside_the_input(device):
+    """A window whose input elements are all -inf ties with its -inf padding; as PyTorch, the winner (its
+    index and its gradient) is then the window's first element inside the input, never the padding."""
+    x = np.full((1, 1, 3, 3), -np.inf)
+    x[0, 0, 2, 2] = 1.0
+    x = tt.tensor(x, device=device, requires_grad=True)
+    y, indices = tt.max_pool2d(x, 3, 1, 1, return_indices=True)
+    assert indices.tolist() == [[[[0, 0, 1], [0, 8, 8], [3, 8, 8]]]]              # PyTorch's
+    y.sum().backward()
+    assert x.grad.tolist() == [[[[3.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 4.0]]]]
+
+
 def test_ceil_mode_keeps_a_partial_last_window(device):
     """5 wide, kernel 2, stride 2: floor gives 2 windows, ceil a third over the last column alone."""
     x = tt.tensor([[[[1.0, 2.0, 3.0, 4.0, 5.0]]]], device=device)

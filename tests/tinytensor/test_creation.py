@@ -59,6 +59,9 @@ def test_integer_tensor_cannot_require_grad():
     (lambda d: tt.ones([4], dtype=tt.float64, device=d), np.ones(4), tt.float64),
     (lambda d: tt.full((2, 2), 7.5, device=d), np.full((2, 2), 7.5), tt.float32),
     (lambda d: tt.full(3, 2, dtype=tt.int64, device=d), np.full(3, 2), tt.int64),
+    (lambda d: tt.full(3, 2, device=d), np.full(3, 2), tt.int64),                 # the fill value decides,
+    (lambda d: tt.full(2, True, device=d), np.full(2, True), tt.bool_),           # as in PyTorch
+    (lambda d: tt.full(2, 2, dtype=tt.float64, device=d), np.full(2, 2.0), tt.float64),
     (lambda d: tt.arange(5, device=d), np.arange(5), tt.int64),
     (lambda d: tt.arange(2, 8, 3, device=d), np.arange(2, 8, 3), tt.int64),
     (lambda d: tt.arange(1, 2, 0.25, device=d), np.arange(1, 2, 0.25), tt.float32),
@@ -70,7 +73,7 @@ def test_integer_tensor_cannot_require_grad():
     (lambda d: tt.zeros_like(tt.ones(2, dtype=tt.int64, device=d)), np.zeros(2), tt.int64),
     (lambda d: tt.ones_like(tt.zeros(2, 1, device=d), dtype=tt.float64), np.ones((2, 1)), tt.float64),
     (lambda d: tt.full_like(tt.zeros(3, device=d), -1), np.full(3, -1), tt.float32),
-], ids=[f"case{i}" for i in range(17)])
+], ids=[f"case{i}" for i in range(20)])
 def test_constructors(make, expected, dtype, device):
     x = make(device)
     assert x.dtype == dtype and x.shape == expected.shape and not x.requires_grad

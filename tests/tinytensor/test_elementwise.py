@@ -151,12 +151,49 @@ def test_integers_and_numpy_scalars_do_not_upcast_a_float32_tensor(device):
     assert (counts + tt.tensor([1, 1], dtype=tt.int32, device=device)).dtype == tt.int64
 
 
+def test_integer_results_that_are_floats_take_the_default_float_dtype(device):
+    # As PyTorch: ints / ints, ints * 2.5 and exp(ints) are float32 (NumPy would give float64, and float16
+    # for exp of bool or uint8), so positions / length next to a float32 model stays float32.
+    ints = tt.tensor([1, 2, 4], device=device)
+    for result in (ints / 2, ints / ints, ints * 2.5, 2.5 ** ints, ints - 0.5, tt.exp(ints), tt.sqrt(ints),
+                   tt.clip(ints, 1.5, None), tt.where(ints > 1, ints, 0.5),
+                   tt.sigmoid(tt.tensor([True, False], device=device)), tt.log(tt.tensor([1, 2], dtype=tt.uint8,
+                                                                                          device=device))):
+        assert result.dtype == tt.float32
+    np.testing.assert_allclose((ints / 2).numpy(), [0.5, 1.0, 2.0])
+    assert (ints * 2).dtype == (ints + ints).dtype == tt.int64                     # integers stay integers
+    assert (ints / tt.tensor([2.0, 2.0, 2.0], dtype=tt.float64, device=device)).dtype == tt.float64
+
+
 def test_reflected_operators(device):
     x = tt.tensor([1.0, 2.0, 4.0], device=device, dtype=tt.float64, requires_grad=True)
     y = (1 - x) + (8 / x) + (2 ** x)
     y.sum().backward()
     np.testing.assert_allclose(y.detach().numpy(), [1 - 1 + 8 + 2, 1 - 2 + 4 + 4, 1 - 4 + 2 + 16])
     np.testing.assert_allclose(x.grad.numpy(), -1 - 8 / np.array([1, 4, 16.0]) + np.log(2) * 2 ** np.array([1, 2, 4.0]))
+
+
+def test_pow_at_a_zero_base_follows_pytorch(device):
+    # PyTorch: d(a^b)/da = 0 where b = 0 (not 0 * 0^-1), d(a^b)/db = 0 where a = 0 and b >= 0 (not 0 * log 0).
+    x = tt.tensor([0.0, 1.0, -2.0], dtype=tt.float64, device=device, requires_grad=True)
+    (x ** 0.0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    a = tt.tensor([0.0, 0.0, 2.0], dtype=tt.float64, device=device, requires_grad=True)
+    b = tt.tensor([2.0, 0.0, 1.0], dtype=tt.float64, device=device, requires_grad=True)
+    (a ** b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0, 1.0]
+    np.testing.assert_allclose(b.grad.numpy(), [0.0, 0.0, 2 * math.log(2)])
+
+
+def test_pow_of_a_number_base_zero_or_negative(device):
+    # A plain base of 0 or below used to crash in math.log; PyTorch gives 0 for 0 ** b (b >= 0), NaN below 0.
+    b = tt.tensor([1.0, 2.0], dtype=tt.float64, device=device, requires_grad=True)
+    (0.0 ** b).sum().backward()
+    assert b.grad.tolist() == [0.0, 0.0]
+    b.grad = None
+    y = (-2.0) ** b
+    y.sum().backward()
+    assert y.tolist() == [-2.0, 4.0] and np.isnan(b.grad.numpy()).all()
 
 
 def test_maximum_minimum_split_ties_evenly(device):
@@ -189,6 +226,20 @@ def test_clip_with_tensor_bounds(device, rng):
     low, high = rng.uniform(-1, -0.2, (3,)), rng.uniform(0.2, 1, (2, 1))
     check_op(lambda x, lo, hi: tt.clip(x, lo, hi), lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
              rng.uniform(-1.5, 1.5, (2, 3)) + 0.05, low, high, device=device)
+
+
+def test_clip_with_tensor_bounds_gives_ties_to_x_as_pytorch(device):
+    x = tt.tensor([-1.0, 0.0, 1.0, 2.0, -3.0], device=device, requires_grad=True)
+    low = tt.full((5,), -1.0, device=device, requires_grad=True)
+    high = tt.full((5,), 1.0, device=device, requires_grad=True)
+    tt.clip(x, low, high).sum().backward()
+    assert x.grad.tolist() == [1, 1, 1, 0, 0] and low.grad.tolist() == [0, 0, 0, 0, 1]
+    assert high.grad.tolist() == [0, 0, 0, 1, 0]
+    # min > max: every element is max, which takes the whole gradient
+    x, low, high = (tt.tensor([v], device=device, requires_grad=True) for v in (0.0, 1.0, -1.0))
+    y = tt.clip(x, low, high)
+    y.sum().backward()
+    assert y.tolist() == [-1.0] and (x.grad.item(), low.grad.item(), high.grad.item()) == (0, 0, 1)
 
 
 def test_clip_needs_a_bound():

@@ -90,6 +90,20 @@ def test_cross_entropy_huge_logits_stay_finite(device):
     np.testing.assert_allclose(z.grad.numpy(), [[1.0, -1.0, 0.0]], atol=1e-6)
 
 
+@pytest.mark.parametrize("loss_fn", [
+    lambda z, t: tt.cross_entropy(z, t),
+    lambda z, t: tt.cross_entropy(z, t, weight=tt.tensor([1.0, 2.0, 3.0], dtype=z.dtype, device=z.device), label_smoothing=0.1),
+    lambda z, t: tt.ops.loss.cross_entropy_composite(z, t, label_smoothing=0.1),
+    lambda z, t: tt.nll_loss(tt.log_softmax(z, 1), t)])
+def test_mean_over_no_targets_is_nan_with_a_zero_gradient(device, loss_fn):
+    # Every target ignored (a batch of padding): PyTorch's mean is 0 / 0 = NaN, but its gradient is 0, so a
+    # step taken anyway leaves the weights as they are instead of filling them with NaN.
+    z = tt.tensor(np.arange(6.0).reshape(2, 3), dtype=tt.float64, device=device, requires_grad=True)
+    loss = loss_fn(z, tt.tensor([-100, -100], device=device))
+    loss.backward()
+    assert math.isnan(loss.item()) and z.grad.tolist() == [[0.0] * 3] * 2
+
+
 def test_cross_entropy_errors():
     z = tt.zeros(3, 4)
     with pytest.raises(ValueError, match=r"target has shape \(2,\) but input of shape \(3, 4\) needs .*\(3,\)"):

@@ -203,3 +203,22 @@ def test_a_wrong_softmax_backward_is_caught(monkeypatch, rng):
                         staticmethod(lambda ctx, g: (ctx.saved_tensors[0] * g, None)))
     with pytest.raises(AssertionError):
         check_op(tt.softmax, np_softmax, rng.standard_normal((2, 3)))
+
+
+def test_max_of_a_nan_sends_the_gradient_to_the_nan(device):
+    # NaN propagates through max; PyTorch's x.max() gives the gradient to the NaN elements (shared evenly),
+    # where looking for elements equal to the max would find none and divide by zero.
+    nan = float("nan")
+    x = tt.tensor([[1.0, nan, nan], [1.0, 2.0, 3.0]], dtype=tt.float64, device=device, requires_grad=True)
+    tt.max(x).backward()
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5], [0.0, 0.0, 0.0]]
+    x.grad = None
+    tt.min(x, axis=1).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]
+
+
+def test_integer_sums_are_int64_as_pytorch(device):
+    pixels = tt.tensor(np.array([200, 100, 1], dtype=np.uint8), device=device)
+    assert pixels.sum().dtype == tt.int64 and pixels.sum().item() == 301                   # NumPy: uint64
+    assert tt.tensor([True, True, False], device=device).sum(keepdims=True).dtype == tt.int64
+    assert tt.tensor([1, 2], dtype=tt.int32, device=device).sum(axis=0).dtype == tt.int64

@@ -228,3 +228,14 @@ def test_pad_reflect_gradient_gathers_every_copy(device):
 def test_cat_device_mismatch_is_named():
     with pytest.raises(RuntimeError, match="device mismatch"):
         tt.cat([tt.ones(2), tt.ones(2, device="cuda")])
+
+
+def test_functional_pad_takes_pytorchs_argument_order():
+    # PyTorch: F.pad(input, pad, mode="constant", value=None); tt.pad's third argument is the value.
+    from tinytensor import nn
+    x = tt.tensor([[1.0, 2.0, 3.0]])
+    assert nn.functional.pad(x, (1, 1), "reflect").tolist() == [[2.0, 1.0, 2.0, 3.0, 2.0]]
+    assert nn.functional.pad(x, (1, 1)).tolist() == [[0.0, 1.0, 2.0, 3.0, 0.0]]
+    assert nn.functional.pad(x, (1, 0), "constant", 5.0).tolist() == [[5.0, 1.0, 2.0, 3.0]]
+    with pytest.raises(TypeError, match=r"value must be a number, got 'reflect'; name the mode"):
+        tt.pad(x, (1, 1), "reflect")

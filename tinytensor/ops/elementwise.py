@@ -9,7 +9,7 @@ import math
 
 from .. import numerics
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, default_dtype
 from . import fast
 from .common import constant, operands, promoted_dtype
 
@@ -30,14 +30,24 @@ def broadcasting(name, ufunc, a, b):
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
 
 
-def promoted(a, b):
+def promoted(a, b, floating=False):
     """Both operands of an elementwise op as Tensors of one dtype (see promoted_dtype). The narrower one
-    goes through `cast`, whose backward casts the gradient back: a float32 input gets a float32 grad."""
+    goes through `cast`, whose backward casts the gradient back: a float32 input gets a float32 grad.
+    When the result is a float (floating=True, as for division, or a Python float operand), integer and
+    bool Tensors first become the default float dtype, as in PyTorch (NumPy would give float64)."""
     a, b = operands(a, b)
+    if floating or isinstance(a, float) or isinstance(b, float):
+        a, b = floating_point(a), floating_point(b)
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.dtype == b.dtype:
         return a, b
     dtype = promoted_dtype(a, b)
     return cast(a, dtype), cast(b, dtype)
+
+
+def floating_point(x):
+    """x when it is a float Tensor (or not a Tensor); an integer or bool Tensor as the default float dtype,
+    as PyTorch computes exp(ints) or ints / ints in float32 (NumPy: float64, or float16 for bool and uint8)."""
+    return x if not isinstance(x, Tensor) or x.dtype.kind == "f" else cast(x, default_dtype)
 
 
 def quiet(xp, **kinds):
@@ -114,7 +124,10 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = a ** b        dy/da = b a^(b-1), dy/db = y log(a)"""
+    """y = a ** b        dy/da = b a^(b-1), dy/db = y log(a)
+
+    As in PyTorch, dy/da is 0 where b = 0 (y = 1 for every a, even a = 0, where b a^(b-1) = 0 * inf), and
+    dy/db is 0 where a = 0 and b >= 0 (y stays 0 or 1 there, where y log(a) = 0 * -inf)."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -125,11 +138,25 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, y = ctx.saved_tensors
-        grad_a = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = None
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:   # b may be a plain number here (x ** 2)
+            if not isinstance(b, Tensor):
+                grad_a = grad * b * a ** (b - 1) if b != 0 else grad * 0
+            else:
+                with quiet(ctx.xp, divide="ignore", invalid="ignore"):     # 0 ** -1 where b = 0, masked
+                    grad_a = grad * where(constant(b.data == 0, b), 0.0, b * a ** (b - 1))
         if ctx.needs_input_grad[1]:   # a may be a plain number here (2 ** x)
-            grad_b = grad * y * (log(a) if isinstance(a, Tensor) else math.log(a))
+            base_is_zero = (a.data if isinstance(a, Tensor) else a) == 0
+            flat = constant((b.data >= 0) & base_is_zero, b)
+            with quiet(ctx.xp, divide="ignore", invalid="ignore"):         # y log(0) where a = 0, masked
+                log_a = log(a) if isinstance(a, Tensor) else _real_log(a)
+                grad_b = grad * where(flat, 0.0, y * log_a)
         return grad_a, grad_b
+
+
+def _real_log(number):
+    """log of a plain number as NumPy gives it for arrays: -inf at 0, NaN below (math.log raises)."""
+    return math.log(number) if number > 0 else (-math.inf if number == 0 else math.nan)
 
 
 # ----------------------------------------------------------------------------------- one-input math
@@ -486,7 +513,7 @@ def mul(a, b):
 
 
 def div(a, b):
-    return Div.apply(*promoted(a, b))
+    return Div.apply(*promoted(a, b, floating=True))
 
 
 def neg(x):
@@ -502,35 +529,35 @@ def abs(x):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(floating_point(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(floating_point(x))
 
 
 def log1p(x):
-    return Log1p.apply(x)
+    return Log1p.apply(floating_point(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(floating_point(x))
 
 
 def sin(x):
-    return Sin.apply(x)
+    return Sin.apply(floating_point(x))
 
 
 def cos(x):
-    return Cos.apply(x)
+    return Cos.apply(floating_point(x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(floating_point(x))
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(floating_point(x))
 
 
 def relu(x):
@@ -542,19 +569,19 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def erf(x):
-    return Erf.apply(x)
+    return Erf.apply(floating_point(x))
 
 
 def gelu(x, approximate="none"):
     """x Phi(x) (Phi the standard normal CDF); approximate="tanh" is GPT-2's tanh formula."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(x, approximate)
+    return Gelu.apply(floating_point(x), approximate)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, taken as x itself where beta x > threshold (like PyTorch)."""
-    return Softplus.apply(x, beta, threshold)
+    return Softplus.apply(floating_point(x), beta, threshold)
 
 
 def maximum(a, b):
@@ -569,12 +596,16 @@ def minimum(a, b):
 
 
 def clip(x, min=None, max=None):
-    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max."""
+    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max. Where
+    min > max, every element is max, as in PyTorch."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     if isinstance(min, Tensor) or isinstance(max, Tensor):   # tensor bounds: compose, so they get grads
-        y = x if min is None else maximum(x, min)
-        return y if max is None else minimum(y, max)
+        # where, not maximum/minimum: as in PyTorch, x keeps the whole gradient where it equals a bound.
+        y = x if min is None else where(less(x, min), min, x)
+        return y if max is None else where(greater(y, max), max, y)
+    if isinstance(min, float) or isinstance(max, float):     # integers clipped to 0.5 are floats
+        x = floating_point(x)
     return Clip.apply(x, min, max)
 
 

@@ -108,8 +108,10 @@ class CrossEntropy(Function):
         if reduction == "none":
             return loss
         if reduction == "mean":                                 # divided by the total target weight
-            ctx.scale = 1 / row_weight.sum()
-            return loss.sum() * ctx.scale
+            total = row_weight.sum()
+            empty = total == 0                                  # every target ignored: NaN, gradient 0
+            ctx.scale = 1 / xp.where(empty, 1, total)
+            return xp.where(empty, xp.nan, loss.sum() * ctx.scale).astype(z.dtype)
         return loss.sum()
 
     @staticmethod
@@ -139,7 +141,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     target: class indices (N,) / (N, d1, ...) / (), or class probabilities of the logits' shape.
     weight: per-class weights (C,); with reduction="mean" the sum is divided by the total weight of the
     targets that are not ignore_index. label_smoothing s mixes the one-hot target with the uniform
-    distribution: (1 - s) one_hot + s / C. If every target is ignored, "mean" gives NaN (0 / 0)."""
+    distribution: (1 - s) one_hot + s / C. If every target is ignored, "mean" gives NaN (0 / 0) with a
+    zero gradient, as PyTorch."""
     _check_reduction("cross_entropy", reduction)
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0 and 1, got {label_smoothing}")
@@ -177,7 +180,18 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     loss = -x[xp.arange(x.shape[0]), safe] * constant(row_weight, log_probs)       # (rows,)
     if reduction == "none":
         return loss.reshape(shape)
-    return loss.sum() if reduction == "sum" else loss.sum() / constant(row_weight.sum(), log_probs)
+    return loss.sum() if reduction == "sum" else _over_total_weight(loss.sum(), row_weight.sum(), log_probs)
+
+
+def _over_total_weight(summed, total, like):
+    """summed / total: the "mean" of losses weighted by their targets' weights. When every target is
+    ignored (total = 0) it is NaN (0 / 0) but its gradient is 0, not NaN (no target contributes), as in
+    PyTorch: divide by 1 there and add NaN as a constant."""
+    xp = like.xp
+    empty = total == 0
+    divisor = constant(xp.where(empty, 1, total).astype(like.dtype), like)
+    nan_if_empty = constant(xp.where(empty, xp.nan, 0).astype(like.dtype), like)
+    return summed / divisor + nan_if_empty
 
 
 @on_input_device
@@ -201,8 +215,8 @@ def cross_entropy_composite(logits, target, weight=None, ignore_index=-100, redu
     valid = raw_target != ignore_index
     smooth = -(log_p * constant(class_weight, logits)).sum(axis) * constant(valid.astype(logits.dtype), logits)
     if reduction == "mean":
-        smooth = smooth.sum() / constant(_row_weights(xp, flat, weight, ignore_index, logits.dtype)[1].sum(),
-                                          logits)
+        smooth = _over_total_weight(smooth.sum(), _row_weights(xp, flat, weight, ignore_index, logits.dtype)[1].sum(),
+                                    logits)
     elif reduction == "sum":
         smooth = smooth.sum()
     return (1 - label_smoothing) * loss + (label_smoothing / classes) * smooth

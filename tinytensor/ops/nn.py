@@ -245,7 +245,14 @@ def _windows_and_winners(xp, x, geometry):
     n, c = x.shape[:2]
     (kh, kw), (oh, ow) = geometry[1], geometry[-1]
     windows = _im2col(xp, x, geometry, -math.inf).reshape(n, c, kh * kw, oh, ow)
-    return windows, windows.argmax(axis=2)
+    winner = windows.argmax(axis=2)
+    if _padded_size(geometry) != tuple(x.shape[2:]):
+        # A window of -inf ties with its padding; PyTorch then picks its first element inside the input.
+        plane = ((1, 1) + tuple(x.shape[2:]),) + geometry[1:]
+        inside = _im2col(xp, xp.ones(plane[0], dtype=x.dtype), plane, 0).reshape(1, 1, kh * kw, oh, ow)
+        lost = xp.take_along_axis(windows, winner[:, :, None], axis=2)[:, :, 0] == -math.inf
+        winner = xp.where(lost, inside.argmax(axis=2), winner)
+    return windows, winner
 
 
 class MaxPool2d(Function):
@@ -299,21 +306,30 @@ def _max_pool_indices(x, geometry):
     return Tensor(rows * w + cols, dtype=int64, device=x.device)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
-    """Mean over kernel_size windows (stride defaults to kernel_size); zero padding counts in the mean
-    (PyTorch's count_include_pad=True). ceil_mode: round the output size up; a last partial window is
-    averaged over its elements inside the padded input, as PyTorch does."""
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over kernel_size windows (stride defaults to kernel_size), as PyTorch's avg_pool2d.
+    count_include_pad=True: the zero padding counts in the mean; False: each window is averaged over its
+    elements inside the input only. ceil_mode: round the output size up; a last partial window is
+    averaged over its elements inside the padded input (or the input, without count_include_pad)."""
     geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding, ceil_mode=ceil_mode)
-    shape, (kh, kw), (sh, sw), (ph, pw), _, (oh, ow) = geometry
+    (kh, kw), (oh, ow) = geometry[1], geometry[-1]
     windows = Im2Col.apply(x, geometry, 0).reshape(x.shape[0], x.shape[1], kh * kw, oh, ow)
-    if not ceil_mode:
+    if count_include_pad and not ceil_mode:    # every window counts kh * kw elements
         return windows.mean(axis=2)
-    xp = x.xp
-    # How much of each window lies inside the padded input (H + 2 ph): all of it but at the bottom/right.
-    inside_h = xp.minimum(xp.arange(oh) * sh - ph + kh, shape[2] + ph) - (xp.arange(oh) * sh - ph)
-    inside_w = xp.minimum(xp.arange(ow) * sw - pw + kw, shape[3] + pw) - (xp.arange(ow) * sw - pw)
-    counts = (inside_h.reshape(-1, 1) * inside_w).astype(x.dtype)                  # (OH, OW)
-    return windows.sum(axis=2) / constant(counts, x)
+    counts = _window_counts(x.xp, geometry, count_include_pad)                     # (OH, OW)
+    return windows.sum(axis=2) / constant(counts.astype(x.dtype), x)
+
+
+def _window_counts(xp, geometry, count_include_pad):
+    """How many elements each pooling window averages, (OH, OW): the part of the window that lies inside
+    the padded input (count_include_pad) or inside the input itself."""
+    shape, kernel, stride, padding, _, out = geometry
+    sizes = []
+    for n, k, s, p, o in zip(shape[2:], kernel, stride, padding, out):             # H, then W
+        start = xp.arange(o) * s - p                                               # first row of each window
+        low, high = (-p, n + p) if count_include_pad else (0, n)
+        sizes.append(xp.minimum(start + k, high) - xp.maximum(start, low))
+    return sizes[0].reshape(-1, 1) * sizes[1]
 
 
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):

@@ -36,12 +36,14 @@ def _check_not_empty(name, x, axes):
 
 
 class Sum(Function):
-    """y = sum of x over axes        dy/dx = 1 (the gradient is broadcast back over the summed axes)"""
+    """y = sum of x over axes        dy/dx = 1 (the gradient is broadcast back over the summed axes)
+
+    Integers and bools add up in int64, as in PyTorch (NumPy would keep uint8 sums unsigned)."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
         ctx.input_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
-        return x.sum(axis=axes, keepdims=keepdims)
+        return x.sum(axis=axes, keepdims=keepdims, dtype=int64 if x.dtype.kind in "biu" else None)
 
     @staticmethod
     def backward(ctx, grad):
@@ -91,7 +93,10 @@ class Std(Function):
 
 
 class Max(Function):
-    """y = max of x over axes        dy/dx = 1/k at the k elements equal to the max, else 0"""
+    """y = max of x over axes        dy/dx = 1/k at the k elements equal to the max, else 0
+
+    A NaN is the max of its group (NaN propagates); the gradient goes to the NaN elements, as PyTorch's
+    x.max() does (NaN == NaN is False, so they are looked for by name)."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
@@ -104,7 +109,8 @@ class Max(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        winners = (x.data == ctx.y).astype(x.dtype)
+        xp = ctx.xp
+        winners = ((x.data == ctx.y) | (xp.isnan(x.data) & xp.isnan(ctx.y))).astype(x.dtype)
         winners /= winners.sum(axis=ctx.axes, keepdims=True)      # ties share the gradient evenly
         grad = _expand_to_input(grad, x.shape, ctx.axes, ctx.keepdims)
         return grad * Tensor._from_array(winners, x.device), None, None

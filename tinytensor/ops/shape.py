@@ -325,6 +325,9 @@ def pad(x, pad_width, value=0, *, mode="constant"):
     pad(img, (1, 1, 2, 2)) pads W by 1, H by 2."""
     if mode not in _PAD_MODES:
         raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    if isinstance(value, str):
+        raise TypeError(f"pad: value must be a number, got {value!r}; name the mode: pad(x, widths, mode={value!r}) "
+                        "(nn.functional.pad takes PyTorch's order, F.pad(x, widths, mode, value))")
     pad_width = tuple(int(w) for w in pad_width)
     if len(pad_width) % 2 or len(pad_width) > 2 * x.ndim:
         raise ValueError(f"pad: pad_width {pad_width} must hold (before, after) pairs for at most the "
