@@ -2,7 +2,9 @@
 NaN/inf guard (one finite-check per gradient per step, read with the loss every 20 steps).
 
 Both sides train the same 784-256-256-10 MLP with Adam on the same batches, alternating within each
-repeat; the table gives the median ms per step. The guard's own share is timed on its own too.
+repeat; the table gives the median ms per step of this process's CPU time (on a shared machine wall
+time also counts the other processes' work; with one BLAS thread the two agree on a quiet one). The
+guard's own share is timed on its own too.
 
     python benchmarks/train_epoch_overhead.py                  # 1 BLAS thread, 100 steps of batch 128
     python benchmarks/train_epoch_overhead.py --steps 400 --repeats 7
@@ -57,19 +59,19 @@ def main():
     times = {name: [] for name in sides}
     for _ in range(args.repeats):
         for name, epoch in sides.items():
-            start = time.perf_counter()
+            start = time.process_time()
             epoch()
-            times[name].append((time.perf_counter() - start) / args.steps * 1e3)
+            times[name].append((time.process_time() - start) / args.steps * 1e3)
 
     guard = NonFiniteGuard(model)                       # the guard's record() alone, on the last gradients
     loss = loss_fn(model(tt.tensor(x[:args.batch_size])), tt.tensor(y[:args.batch_size]))
     record = []
     for _ in range(args.repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         for step in range(args.steps):
             guard.record(step, loss)
         guard.pending.clear()
-        record.append((time.perf_counter() - start) / args.steps * 1e3)
+        record.append((time.process_time() - start) / args.steps * 1e3)
 
     bare = statistics.median(times["bare step"])
     print(f"\nMLP 784-256-256-10, Adam, batch {args.batch_size}, {args.steps} steps per epoch, "

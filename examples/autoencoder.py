@@ -1,12 +1,13 @@
 """An MNIST autoencoder: squeeze each 784-pixel image through a small bottleneck and rebuild it.
 
     python examples/autoencoder.py --bottleneck 32
+    python examples/autoencoder.py --bottleneck 32 --resume     # continue an interrupted run exactly
 
 encoder 784 -> 256 -> bottleneck (ReLU), decoder bottleneck -> 256 -> 784 (sigmoid: pixels in [0, 1]),
 trained to minimise the mean squared error between input and output. No labels are used.
-Writes <out-dir>/autoencoder.png: test images (top row) and their reconstructions (bottom row).
+Writes <out-dir>/autoencoder.png: test images (top row) and their reconstructions (bottom row), and
+<out-dir>/checkpoint.npz after every epoch, which --resume reads.
 """
-import argparse
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,19 +17,22 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_image_rows
-from tinytensor.nn.training import add_common_args, format_table
+from tinytensor.nn.training import (NonFiniteGuard, add_checkpoint_args, add_common_args, add_data_dir_arg,
+                                    example_parser, format_table, friendly_errors, load_checkpoint,
+                                    parse_example_args, save_checkpoint)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bottleneck", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--limit", type=int, default=None, help="use only N training (and test) images")
-    parser.add_argument("--data-dir", default=None)
+    parser = example_parser(__doc__)
+    parser.add_argument("--bottleneck", type=int, default=32, help="width of the code in the middle")
+    parser.add_argument("--epochs", type=int, default=5, help="passes over the training images")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    parser.add_argument("--limit", type=int, default=None, help="use only N training (and test) images (default: all)")
+    add_data_dir_arg(parser)
+    add_checkpoint_args(parser)
     add_common_args(parser, out_dir="runs/autoencoder")
-    return parser.parse_args(argv)
+    return parse_example_args(parser, argv)
 
 
 @tt.no_grad()
@@ -40,6 +44,11 @@ def mean_error(model, loader, loss_fn):
 
 def main(argv=None):
     args = parse_args(argv)
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
+        return run(args)
+
+
+def run(args):
     tt.manual_seed(args.seed)
     # Pixels in [0, 1] (no normalisation), so the sigmoid output can match them.
     train, test = (MNIST(split, data_dir=args.data_dir, val_size=0, normalize=False, limit=args.limit,
@@ -53,17 +62,26 @@ def main(argv=None):
     optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.MSELoss()
 
-    for epoch in range(1, args.epochs + 1):
+    start = 0
+    if args.resume:                                    # weights, Adam's moments, random state, data order
+        start = load_checkpoint(args.checkpoint, model, optimizer, loaders={"train": loader})["epoch"]
+        tqdm.write(f"resuming from {args.checkpoint} after epoch {start}")
+    for epoch in range(start + 1, args.epochs + 1):
         model.train()
+        guard = NonFiniteGuard(model, where=f"epoch {epoch}", steps=len(loader))   # stops at a NaN or inf
         bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False)
         for step, (x, _) in enumerate(bar):            # the labels are not used
             loss = loss_fn(model(x), x.flatten(1))     # the target is the input itself
             optimizer.zero_grad()
             loss.backward()
+            guard.record(step, loss)                   # finite-checks on the device, read with the loss
             optimizer.step()
             if step % 20 == 0:
-                bar.set_postfix(mse=f"{loss.item():.4f}")
+                mse, = guard.checked_read(loss.data)
+                bar.set_postfix(mse=f"{float(mse):.4f}")
+        guard.checked_read()                           # the steps since the last read
         tqdm.write(f"epoch {epoch}: train mse {mean_error(model, DataLoader(train, 1000), loss_fn):.4f}")
+        save_checkpoint(args.checkpoint, model, optimizer, loaders={"train": loader}, epoch=epoch)
 
     train_mse, test_mse = (mean_error(model, DataLoader(ds, 1000), loss_fn) for ds in (train, test))
     images = tt.tensor(test[:10][0], device=args.device)   # (10, 1, 28, 28), beside the model

@@ -6,22 +6,20 @@
 Each layer shows up as its op (Linear, one fused Function; then Relu), then the cross-entropy;
 the parameters are labelled with their names and, after backward, the norm of their gradient.
 """
-import argparse
 from pathlib import Path
 
 import tinytensor as tt
 from tinytensor import nn
 from tinytensor.models.mlp import MLP
+from tinytensor.nn.training import add_common_args, example_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--sizes", default="4,8,3", help="layer widths, input to output (two layers: three widths)")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="runs/graph")
+    parser.add_argument("--batch", type=int, default=16, help="random inputs in the batch")
+    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="of the picture")
+    add_common_args(parser, out_dir="runs/graph")
     return parser.parse_args(argv)
 
 

@@ -3,8 +3,10 @@
     python examples/train_cnn.py                          # MNIST, 10 epochs: 99.2% test accuracy
     python examples/train_cnn.py --dataset fashion        # Fashion-MNIST: 90.1%
     python examples/train_cnn.py --limit 512 --epochs 1   # a quick check that everything runs
+    python examples/train_cnn.py --resume                 # continue an interrupted run exactly
 
-Writes <out-dir>/lenet_<dataset>.png: loss and accuracy per epoch, train (solid) and validation (dashed).
+Writes <out-dir>/lenet_<dataset>.png: loss and accuracy per epoch, train (solid) and validation (dashed),
+and <out-dir>/checkpoint.npz after every epoch, which --resume reads.
 """
 import argparse
 from pathlib import Path
@@ -15,22 +17,29 @@ from tinytensor.models.lenet import LeNet
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import DATASETS
 from tinytensor.nn.plot import plot_curves
-from tinytensor.nn.training import add_training_args, evaluate, fit, format_table, make_optimizer
+from tinytensor.nn.training import (add_training_args, evaluate, example_parser, friendly_errors, fit, format_table,
+                                    make_optimizer, parse_example_args)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
-    parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_false")
+    parser = example_parser(__doc__)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="digits or clothes")
+    parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
+                        help="LeNet-5 as first published, without batch normalisation")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random shifts of up to 2 pixels (default: on for mnist, off for fashion)")
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout in the classifier")
     add_training_args(parser, out_dir="runs/lenet")
-    return parser.parse_args(argv)
+    return parse_example_args(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
+        return run(args)
+
+
+def run(args):
     tt.manual_seed(args.seed)
 
     Dataset = DATASETS[args.dataset]
@@ -46,7 +55,7 @@ def main(argv=None):
     scheduler = nn.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)   # lr decays to 0 by the last epoch
     history = fit(model, DataLoader(train, batch_size=args.batch_size, shuffle=True, seed=args.seed),
                   DataLoader(val, batch_size=1000), optimizer, args.epochs, patience=args.patience,
-                  scheduler=scheduler, checkpoint=args.checkpoint, name="LeNet")
+                  scheduler=scheduler, checkpoint=args.checkpoint, resume=args.resume, name="LeNet")
     _, test_acc = evaluate(model, DataLoader(test, batch_size=1000))
 
     path = plot_curves({"LeNet": history}, Path(args.out_dir) / f"lenet_{args.dataset}.png",

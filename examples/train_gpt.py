@@ -108,6 +108,11 @@ def complete(args):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_batches", "sample_tokens"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.sample_every < 0 or args.warmup < 0:
+        raise ValueError(f"--sample-every ({args.sample_every}) and --warmup ({args.warmup}) cannot be negative")
     return args
 
 

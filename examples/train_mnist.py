@@ -4,11 +4,12 @@
     python examples/train_mnist.py --compare-dropout 0,0.3      # two runs, one plot, the train-val gaps
     python examples/train_mnist.py --compare-optimizers sgd,adam   # each with its default learning rate
     python examples/train_mnist.py --limit 512 --epochs 1       # a quick check that everything runs
+    python examples/train_mnist.py --resume                     # continue an interrupted run exactly
 
 Writes <out-dir>/mnist_mlp.png (mnist_mlp_optimizers.png when comparing optimizers): loss and accuracy per
-epoch, train (solid) and validation (dashed).
+epoch, train (solid) and validation (dashed), and <out-dir>/checkpoint.npz after every epoch (one per run
+when comparing), which --resume reads.
 """
-import argparse
 from pathlib import Path
 
 import tinytensor as tt
@@ -17,11 +18,12 @@ from tinytensor.models.mlp import MLP
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import plot_curves
-from tinytensor.nn.training import DEFAULT_LR, add_training_args, evaluate, fit, format_table, make_optimizer
+from tinytensor.nn.training import (DEFAULT_LR, add_training_args, evaluate, example_parser, friendly_errors, fit,
+                                    format_table, make_optimizer, parse_example_args)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--sizes", default="784,256,256,10", help="layer widths, input to output")
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer")
     parser.add_argument("--compare-dropout", default=None, metavar="P,Q,...",
@@ -29,11 +31,16 @@ def parse_args(argv=None):
     parser.add_argument("--compare-optimizers", default=None, metavar="NAME,NAME",
                         help="train once per optimizer (sgd, adam; same seed) and plot them together")
     add_training_args(parser, out_dir="runs/mnist_mlp")
-    return parser.parse_args(argv)
+    return parse_example_args(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
+        return run(args)
+
+
+def run(args):
     sizes = tuple(int(s) for s in args.sizes.split(","))
     runs = compared_runs(args)    # (what varies, its value, dropout, optimizer) per run
 
@@ -51,11 +58,13 @@ def main(argv=None):
         train_loader = DataLoader(data["train"], batch_size=args.batch_size, shuffle=True, seed=args.seed)
         val_loader = DataLoader(data["val"], batch_size=1000)
         checkpoint = args.checkpoint
-        if checkpoint and len(runs) > 1:
+        if len(runs) > 1:
             checkpoint = str(Path(checkpoint).with_suffix(f".{varied}{value}.npz"))
+        # A comparison interrupted before some run began resumes the others and starts that one.
+        resume = args.resume and (len(runs) == 1 or Path(checkpoint).is_file())
         label = f"{varied} {value}"
         history = fit(model, train_loader, val_loader, optimizer, args.epochs, patience=args.patience,
-                      scheduler=scheduler, checkpoint=checkpoint, name=label)
+                      scheduler=scheduler, checkpoint=checkpoint, resume=resume, name=label)
         histories[label] = history
         # Final figures in eval mode (dropout off), so train and validation are measured alike.
         train_acc, val_acc, test_acc = (evaluate(model, DataLoader(data[split], batch_size=1000))[1]

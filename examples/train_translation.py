@@ -2,6 +2,7 @@
 
     python examples/train_translation.py                              # a few minutes on a CPU, >= 99% exact match
     python examples/train_translation.py --epochs 1 --steps 20        # a quick check that everything runs
+    python examples/train_translation.py --resume                     # continue an interrupted run exactly
 
 The pair (tinytensor/models/synthetic_translation.py) moves the verb to the end, puts adjectives after
 their noun, turns prepositions into postpositions, maps some words to two, and makes determiners and
@@ -9,8 +10,8 @@ adjectives agree in number with their noun. Training sentences are drawn fresh a
 sentences are set aside first and never drawn. Writes <out-dir>/translation_curves.png and
 <out-dir>/translation_attention.png (the cross-attention of one test sentence, a panel per head), prints
 translations greedy beside beam search, and ends with the exact-match rate on the test sentences.
+After every epoch the run's state goes to <out-dir>/checkpoint.npz, which --resume continues from.
 """
-import argparse
 import math
 import os
 import time
@@ -27,25 +28,27 @@ from tinytensor import nn
 from tinytensor.models.synthetic_translation import TranslationTask
 from tinytensor.models.transformer import Seq2SeqTransformer, translation_loss
 from tinytensor.nn.plot import plot_attention, plot_panels
-from tinytensor.nn.training import add_common_args, format_table
+from tinytensor.nn.training import (NonFiniteGuard, add_checkpoint_args, add_common_args, example_parser, format_table,
+                                    friendly_errors, load_checkpoint, parse_example_args, save_checkpoint)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser = example_parser(__doc__)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of --steps batches")
     parser.add_argument("--steps", type=int, default=100, help="training steps (batches) per epoch")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--d-model", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="sentence pairs per step")
+    parser.add_argument("--d-model", type=int, default=64, help="width of the model")
     parser.add_argument("--layers", type=int, default=2, help="encoder layers, and as many decoder layers")
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--heads", type=int, default=4, help="attention heads")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout in every block")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, after the warm-up")
     parser.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--label-smoothing", type=float, default=0.1, help="weight spread over the other words")
     parser.add_argument("--beam", type=int, default=4, help="beam size for the table of translations")
     parser.add_argument("--test-size", type=int, default=1000, help="held-out sentences for the exact match")
+    add_checkpoint_args(parser, "after every epoch (weights, optimizer, schedule, random state, sentence sampler)")
     add_common_args(parser, out_dir="runs/translation")
-    return parser.parse_args(argv)
+    return parse_example_args(parser, argv)
 
 
 def translate(model, task, pairs, device, beam=1):
@@ -77,6 +80,11 @@ def smoothed_entropy(smoothing, classes):
 
 def main(argv=None):
     args = parse_args(argv)
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
+        return run(args)
+
+
+def run(args):
     task = TranslationTask(seed=args.seed)
     test = task.held_out(args.test_size)                 # never drawn for training from here on
     print(f"vocabularies: {len(task.source_vocab)} source and {len(task.target_vocab)} target words; "
@@ -92,10 +100,17 @@ def main(argv=None):
     scheduler = nn.optim.warmup_cosine(optimizer, min(args.warmup, total_steps // 2), total_steps)
 
     curves = {"step": [], "loss": [], "token accuracy": [], "epoch end": [], "exact match": []}
+    start = 0
+    if args.resume:        # weights, Adam's moments, the schedule, dropout's generator, the sentence sampler
+        state = load_checkpoint(args.checkpoint, model, optimizer, scheduler)
+        start, curves = state["epoch"], state["curves"]
+        task.rng.bit_generator.state = state["sampler"]
+        print(f"resuming from {args.checkpoint} after epoch {start}")
     started = time.perf_counter()
-    for epoch in range(args.epochs):
+    for epoch in range(start, args.epochs):
         model.train()
         bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
+        guard = NonFiniteGuard(model, where=f"epoch {epoch + 1}", steps=args.steps)   # stops at a NaN or inf
         loss_sum = correct = tokens = window = 0            # over the steps since the bar was last updated
         for step in bar:
             src, tgt_in, tgt_out = (tt.tensor(a, device=args.device)
@@ -104,6 +119,7 @@ def main(argv=None):
             loss = translation_loss(logits, tgt_out, task.pad_id, args.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
+            guard.record(step, loss)                        # finite-checks on the device, read with the sums
             optimizer.step()
             scheduler.step()
 
@@ -114,6 +130,7 @@ def main(argv=None):
             tokens = tokens + real.sum()
             window += 1
             if window == 10 or step == args.steps - 1:
+                loss_sum, correct, tokens = guard.checked_read(loss_sum, correct, tokens)   # one transfer
                 curves["step"].append(epoch * args.steps + step + 1)
                 curves["loss"].append(float(loss_sum) / window)
                 curves["token accuracy"].append(float(correct) / float(tokens))
@@ -124,6 +141,8 @@ def main(argv=None):
         print(f"epoch {epoch + 1}: loss {curves['loss'][-1]:.3f}, token accuracy {curves['token accuracy'][-1]:.3f}, "
               f"exact match on 200 test sentences {curves['exact match'][-1]:.1%} "
               f"({time.perf_counter() - started:.0f} s)")
+        save_checkpoint(args.checkpoint, model, optimizer, scheduler, epoch=epoch + 1, curves=curves,
+                        sampler=task.rng.bit_generator.state)
 
     out_dir = Path(args.out_dir)
     floor = smoothed_entropy(args.label_smoothing, len(task.target_vocab))

@@ -113,10 +113,12 @@ class DataLoader:
     def state_dict(self):
         """{'generator': shuffle generator state or None, 'batches_done': int, 'dataset': its state,
         and the sizes the state is for}. Plain numbers and strings: tt.save writes it as it is."""
-        in_epoch = 0 < self._batches_done < len(self)
-        generator = self._epoch_start if in_epoch else (self._rng.bit_generator.state if self.shuffle else None)
-        state = {"generator": generator, "batches_done": self._batches_done if in_epoch else 0,
-                 "samples": len(self.dataset), "batch_size": self.batch_size}
+        generator = self._rng.bit_generator.state if self.shuffle else None
+        done = self._skip                    # restored and not iterated yet: the position it was given
+        if 0 < self._batches_done < len(self):
+            generator, done = self._epoch_start, self._batches_done
+        state = {"generator": generator, "batches_done": done, "samples": len(self.dataset),
+                 "batch_size": self.batch_size}
         if hasattr(self.dataset, "state_dict"):
             state["dataset"] = self.dataset.state_dict()
         return state

@@ -138,8 +138,9 @@ def _find_local(folder, filename):
 
 
 def fetch_files(source, data_dir=None, allow_download=True):
-    """Path of each of the source's four files: found locally, in the cache, or downloaded there."""
-    folders = [Path(data_dir)] if data_dir is not None else local_folders(source)
+    """Path of each of the source's four files: found locally, in the cache, or downloaded there.
+    data_dir may hold the files or a folder named after the source (data_dir/mnist) that holds them."""
+    folders = [Path(data_dir), Path(data_dir) / source.name] if data_dir is not None else local_folders(source)
     target = Path(data_dir) if data_dir is not None else cache_dir() / source.name
     paths, missing, failed_mirrors = {}, [], {}
     for key, (filename, sha256, _) in source.files.items():
@@ -154,11 +155,12 @@ def fetch_files(source, data_dir=None, allow_download=True):
         paths[key] = found
     if missing:
         looked = ", ".join(str(f) for f in dict.fromkeys(folders + [target]))
-        how = "; ".join(failed_mirrors.values()) if allow_download else "downloads are switched off"
+        why = ("downloads are switched off" if not allow_download
+               else "downloading failed: " + "; ".join(failed_mirrors.values()))
         raise DownloadError(
-            f"{source.name}: missing {', '.join(missing)} ({how}). Looked in: {looked}. Put the files "
-            f"(gzipped or raw) into {target}, or pass data_dir (--data-dir) naming a folder that holds them; "
-            f"they are at {source.mirrors[0]}")
+            f"{source.name}: {', '.join(missing)} are not on this machine, and {why}. Looked in {looked}. "
+            f"To fix: put the files (gzipped or raw, from {source.mirrors[0]}) into {target}, or pass "
+            f"--data-dir (data_dir=) naming the folder that holds them or the one that holds {source.name}/.")
     return paths
 
 
@@ -212,6 +214,10 @@ class RandomShift:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, images):
+        with backend.on_device(backend.device_of(images)):     # a GPU array is worked on by its own GPU
+            return self._shift(images)
+
+    def _shift(self, images):
         xp = backend.xp_for(backend.device_of(images))
         single = images.ndim == 3 or images.ndim == 2
         batch = images[None] if single else images

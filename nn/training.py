@@ -6,6 +6,8 @@
 One step is the four lines every framework has: forward, loss, backward, update
 (see `train_epoch`). Everything else here is bookkeeping around them.
 """
+import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from tqdm import tqdm
 
 import tinytensor as tt
 from tinytensor import backend
+from tinytensor.download import DownloadError
 
 from . import optim
+from .datasets import DatasetFileError
 from .losses import CrossEntropyLoss
 
 
@@ -90,8 +94,10 @@ class NonFiniteGuard:
         """Record step `step`; returns whether its update may go ahead (False only for a skipped batch)."""
         xp = backend.xp_for(loss.device)
         with backend.on_device(loss.device):
-            flags = xp.stack([xp.isfinite(loss.data)] + [xp.isfinite(p.grad.data).all() if p.grad is not None
-                                                         else xp.asarray(True) for _, p in self.named])
+            finite = [xp.isfinite(loss.data)]
+            for _, p in self.named:  # no gradient counts as finite (xp.ones: a copy from the host would wait)
+                finite.append(xp.isfinite(p.grad.data).all() if p.grad is not None else xp.ones((), dtype=bool))
+            flags = xp.stack(finite)  # (1 + parameters,) bools on the device; nothing is read here
         if self.on_nonfinite == "raise":
             self.pending.append((step, loss.data, flags))
             return True
@@ -104,26 +110,39 @@ class NonFiniteGuard:
     def checked_means(self, metrics):
         """metrics.means(), read in the same transfer as the flags recorded since the last read; raises
         NonFiniteError for the first bad step among them ('raise' mode)."""
+        return tuple(self._checked(metrics.means))
+
+    def checked_read(self, *values):
+        """The numbers and device arrays `values`, read (as NumPy float64) in the same transfer as the
+        flags recorded since the last read, for a loop that keeps its own running loss; raises
+        NonFiniteError for the first bad step among them."""
+        return self._checked(lambda *pending: read_together(*values, *pending))
+
+    def _checked(self, read):
+        """read(*arrays) reads what the caller wants plus `arrays` (the pending losses and flags, when
+        there are any) in one transfer and returns them in that order; checks the flags, returns the rest."""
         steps = [step for step, _, _ in self.pending]
         if not steps:
-            return metrics.means()
-        xp = backend.xp_for(backend.device_of(self.pending[0][2]))
-        losses, flags = xp.stack([loss for _, loss, _ in self.pending]), xp.stack([f for _, _, f in self.pending])
-        loss, accuracy, losses, flags = metrics.means(losses, flags)
+            return list(read())
+        device = backend.device_of(self.pending[0][2])
+        with backend.on_device(device):
+            xp = backend.xp_for(device)
+            losses, flags = xp.stack([loss for _, loss, _ in self.pending]), xp.stack([f for _, _, f in self.pending])
+        *wanted, losses, flags = read(losses, flags)
         self.pending = []
         bad = np.flatnonzero(~flags.astype(bool).all(axis=1))
         if len(bad):
             first = bad[0]
             raise NonFiniteError(f"training stopped at {self._describe(steps[first], losses[first], flags[first])}. "
                                  + self.ADVICE)
-        return loss, accuracy
+        return wanted
 
     def _describe(self, step, loss, flags):
         """'epoch 3, step 17 of 430: the loss is nan' or '...: the loss is 2.3 but the gradient of fc.weight
         has NaN or inf entries'."""
         flags = flags.astype(bool)
-        where = ", ".join(part for part in (self.where, f"step {step + 1}" + (f" of {self.steps}" if self.steps else ""))
-                          if part)
+        where = f"step {step + 1}" + (f" of {self.steps}" if self.steps else "")
+        where = f"{self.where}, {where}" if self.where else where
         if not flags[0]:
             return f"{where}: the loss is {loss}"
         names = [name for (name, _), ok in zip(self.named, flags[1:]) if not ok]
@@ -132,12 +151,13 @@ class NonFiniteGuard:
 
 
 def train_epoch(model, loader, optimizer, loss_fn, desc="train", on_nonfinite="raise", where=""):
-    """One pass over `loader`, updating the model; returns (mean loss, accuracy) over the samples seen.
+    """One pass over `loader`, updating the model; returns (mean loss, accuracy, batches skipped) over the
+    samples seen.
 
     A tqdm bar shows the running mean loss, read every 20 steps; each read also checks the loss and
     gradients of the steps since the last one for NaN and inf (NonFiniteGuard: `on_nonfinite` says
     whether a bad step raises NonFiniteError or its batch is skipped; `where` names the epoch in the
-    message). The number of skipped batches is in the returned guard's `skipped`."""
+    message)."""
     model.train()
     metrics = RunningMetrics()
     guard = NonFiniteGuard(model, on_nonfinite, where, steps=len(loader))
@@ -147,11 +167,10 @@ def train_epoch(model, loader, optimizer, loss_fn, desc="train", on_nonfinite="r
         loss = loss_fn(logits, y)
         optimizer.zero_grad()
         loss.backward()
-        if guard.record(step, loss):
+        if guard.record(step, loss):             # False only for a batch skipped for NaN or inf
             optimizer.step()
             metrics.add(loss.detach(), logits.detach(), y)
-
-        if step % 20 == 0:
+        if step % 20 == 0:                       # the one read from the device: loss so far and the checks
             bar.set_postfix(loss=f"{guard.checked_means(metrics)[0]:.4f}")
     return (*guard.checked_means(metrics), guard.skipped)
 
@@ -211,22 +230,35 @@ def save_checkpoint(path, model, optimizer, scheduler=None, loaders=None, **prog
     """Write everything an exact resume needs to `path` (tt.save: atomic): the model, optimizer and
     scheduler state, tinytensor's random generators (dropout, initialisation: tt.random.state_dict()), the
     position and shuffle state of each loader in `loaders` ({name: DataLoader}), and `progress` (the
-    epoch or step, a history: anything tt.save writes)."""
+    epoch or step, a history: anything tt.save writes). The folder is made when missing."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": tt.random.state_dict(),
              "loaders": {name: loader.state_dict() for name, loader in (loaders or {}).items()}, **progress}
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
+    save_progress(path, **state)
+
+
+def save_progress(path, **state):
+    """tt.save(state, path), making the folder when missing: for runs whose progress is results, not a
+    model (an experiment over several settings, each started from the seed)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     tt.save(state, path)
 
 
-def load_checkpoint(path, model, optimizer, scheduler=None, loaders=None):
-    """Put back, in place, what save_checkpoint wrote to `path`; returns the whole saved dict, for its
-    progress entries. Tensors go to the model's device."""
+def load_checkpoint(path, model=None, optimizer=None, scheduler=None, loaders=None):
+    """Put back, in place, what save_checkpoint wrote to `path` into those given; returns the whole saved
+    dict, for its progress entries. Tensors go to the model's device."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} to resume from: start without resuming (it is "
-                                "written after every epoch), or name the file that was written")
-    device = next((p.device for p in model.parameters()), "cpu")
+        raise MissingCheckpointError(f"no checkpoint at {path} to resume from: start without resuming (it is "
+                                     "written as training goes), or name the file that was written")
+    device = next((p.device for p in model.parameters()), "cpu") if model is not None else "cpu"
     state = tt.load(path, map_location=device)
+    if model is None:
+        return state
+    missing = [key for key in ("model", "optimizer", "rng", "loaders") if key not in state]
+    if missing:
+        raise ValueError(f"{path} has no {', '.join(missing)} entries: it was not written by save_checkpoint "
+                         "(or by fit before it saved everything an exact resume needs), so it cannot be resumed")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
@@ -277,13 +309,12 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
         state = load_checkpoint(source, model, optimizer, scheduler, loaders)
         start, history = state["epoch"], state["history"]
         best = best_checkpoint_path(source)
-        stopper.load_state_dict(state["early_stopping"], tt.load(best)["model"] if best.is_file() else None)
+        best_state = tt.load(best, map_location="cpu")["model"] if best.is_file() else None   # restore() moves it
+        stopper.load_state_dict(state["early_stopping"], best_state)
         if state.get("epochs", epochs) != epochs:
             tqdm.write(f"{prefix}note: the checkpoint's run was planned for {state['epochs']} epochs, this one "
                        f"for {epochs}; a scheduler keeps the plan it was saved with")
         tqdm.write(f"{prefix}resuming from {source} after epoch {start}")
-    if checkpoint is not None:
-        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     for epoch in range(start + 1, epochs + 1):
         if stopper.should_stop():             # a resumed run that had already stopped early
             break
@@ -310,8 +341,8 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
         stop = stopper.update(val_loss, model)
         if checkpoint is not None:
             if stopper.improved:
-                tt.save({"model": model.state_dict(), "epoch": epoch, "val_loss": val_loss},
-                        best_checkpoint_path(checkpoint))
+                save_progress(best_checkpoint_path(checkpoint), model=model.state_dict(), epoch=epoch,
+                              val_loss=val_loss)
             save_checkpoint(checkpoint, model, optimizer, scheduler, loaders, epoch=epoch, epochs=epochs,
                             history=history, early_stopping=stopper.state_dict())
         if stop:
@@ -327,30 +358,91 @@ def fit(model, train_loader, val_loader, optimizer, epochs, loss_fn=None, patien
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, except a default of None, whose meaning the help text gives,
+    and the off state of a flag."""
+
+    def _get_help_string(self, action):
+        if action.default is None or (action.nargs == 0 and isinstance(action.default, bool)):
+            return action.help          # a flag's help says what it switches; "default: False" adds nothing
+        return super()._get_help_string(action)
+
+
+def example_parser(doc):
+    """An argparse parser for an example script: its docstring's first line, defaults shown in --help."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0], formatter_class=HelpFormatter)
+
+
 def add_training_args(parser, epochs=10, batch_size=128, optimizer="adam", out_dir="runs"):
-    """The options every training script shares (argparse), with the given defaults."""
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    """The options every classifier training script shares (argparse), with the given defaults."""
+    parser.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per step")
     parser.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default=optimizer,
                         help="sgd is SGD with momentum 0.9")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
-    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty on the weights")
     parser.add_argument("--patience", type=int, default=None,
-                        help="stop after this many epochs without a better validation loss; keep the best weights")
+                        help="stop after this many epochs without a better validation loss and keep the best "
+                             "weights (default: train every epoch)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only N training samples (and at most N validation / test ones): quick runs")
-    parser.add_argument("--checkpoint", default=None, help="write model + optimizer state here after each epoch")
-    parser.add_argument("--data-dir", default=None, help="folder holding the IDX files (downloaded there if absent)")
+                        help="use only N training samples (and at most N validation / test ones): quick runs "
+                             "(default: all)")
+    add_data_dir_arg(parser)
+    add_checkpoint_args(parser, "after every epoch (weights, optimizer, schedule, random state, data order), with "
+                                "the best epoch's weights beside it as <name>.best.npz")
     return add_common_args(parser, out_dir)
+
+
+def add_data_dir_arg(parser):
+    parser.add_argument("--data-dir", default=None,
+                        help="the folder holding the four MNIST files, or the one holding mnist/ (and fashion-mnist/); "
+                             "downloaded there if absent (default: $TINYTENSOR_DATA/mnist, ../shared/data/mnist, "
+                             "then the download cache ~/.cache/tinytensor/mnist)")
+    return parser
+
+
+def add_checkpoint_args(parser, written="after every epoch (weights, optimizer, random state, data order)"):
+    """--checkpoint and --resume: one file, written as training goes (`written` says when), that --resume
+    continues from."""
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"where the run's state is written {written} (default: <out-dir>/checkpoint.npz)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in --checkpoint where it stopped; the result is the same, "
+                             "bit for bit, as a run that never stopped (give the same options as the first time)")
+    return parser
 
 
 def add_common_args(parser, out_dir):
     """--device, --seed and --out-dir, which every example script takes."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default=out_dir, help="where the PNG goes")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the weights, the data order and dropout")
+    parser.add_argument("--out-dir", default=out_dir, help="where the PNG (and the checkpoint) go")
     return parser
+
+
+def parse_example_args(parser, argv=None):
+    """parser.parse_args(argv), with --checkpoint (when the script has it) defaulting to
+    <out-dir>/checkpoint.npz."""
+    args = parser.parse_args(argv)
+    if "checkpoint" in args and args.checkpoint is None:
+        args.checkpoint = str(Path(args.out_dir) / "checkpoint.npz")
+    return args
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """load_checkpoint was asked to resume from a file that is not there."""
+
+
+@contextlib.contextmanager
+def friendly_errors():
+    """For example scripts: the errors a user fixes without reading code (missing or damaged data files,
+    a missing checkpoint to resume from, a loss or gradient that turned NaN) end the script with their
+    one-paragraph message (and exit status 1), not a traceback."""
+    try:
+        yield
+    except (DownloadError, DatasetFileError, MissingCheckpointError, NonFiniteError) as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def make_optimizer(name, parameters, lr=None, weight_decay=0.0):

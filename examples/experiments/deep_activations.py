@@ -3,14 +3,15 @@
     python examples/experiments/deep_activations.py                  # about a minute on a laptop CPU
     python examples/experiments/deep_activations.py --activations sigmoid,tanh,relu
     python examples/experiments/deep_activations.py --limit 512 --steps 20      # a quick check
+    python examples/experiments/deep_activations.py --resume         # skip the activations already done
 
 Each activation gets the initialisation made for it (Xavier for sigmoid and tanh, He for ReLU), the same
 seed and the same batches. The script measures the norm of each layer's weight gradient at
 initialisation (mean over a few batches), then trains every network with the same SGD settings.
 Writes <out-dir>/deep_activations.png: the gradient norm per layer (left, log scale) and the training
-loss per step (right).
+loss per step (right), and <out-dir>/checkpoint.npz after each activation: the results so far, which
+--resume keeps (each activation starts from the seed, so the others come out the same).
 """
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -22,23 +23,26 @@ from tinytensor import nn
 from tinytensor.nn.data import DataLoader
 from tinytensor.nn.datasets import MNIST
 from tinytensor.nn.plot import save
-from tinytensor.nn.training import add_common_args, evaluate, format_table
+from tinytensor.nn.training import (add_checkpoint_args, add_common_args, add_data_dir_arg, evaluate, example_parser,
+                                    friendly_errors, format_table, load_checkpoint, parse_example_args,
+                                    save_progress)
 
 ACTIVATIONS = {"sigmoid": (nn.Sigmoid, "xavier"), "tanh": (nn.Tanh, "xavier"), "relu": (nn.ReLU, "he")}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = example_parser(__doc__)
     parser.add_argument("--activations", default="sigmoid,relu", help=f"from {', '.join(ACTIVATIONS)}")
     parser.add_argument("--depth", type=int, default=10, help="hidden layers")
-    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--width", type=int, default=128, help="units per hidden layer")
     parser.add_argument("--steps", type=int, default=600, help="SGD steps of training")
     parser.add_argument("--lr", type=float, default=0.05, help="SGD with momentum 0.9")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
     parser.add_argument("--limit", type=int, default=20000, help="training images used")
-    parser.add_argument("--data-dir", default=None, help="folder holding MNIST's IDX files")
+    add_data_dir_arg(parser)
+    add_checkpoint_args(parser, "after each activation (its results; an activation starts from the seed)")
     add_common_args(parser, out_dir="runs/experiments")
-    return parser.parse_args(argv)
+    return parse_example_args(parser, argv)
 
 
 def deep_mlp(activation, depth, width):
@@ -108,23 +112,33 @@ def plot(norms, losses, path, depth):
 
 def main(argv=None):
     args = parse_args(argv)
+    with friendly_errors():          # errors a user fixes (missing data, ...): a paragraph, not a traceback
+        return run(args)
+
+
+def run(args):
     names = args.activations.split(",")
     unknown = [n for n in names if n not in ACTIVATIONS]
     if unknown:
         raise SystemExit(f"unknown activation {unknown[0]!r}: choose from {', '.join(ACTIVATIONS)}")
     train_set = MNIST("train", data_dir=args.data_dir, limit=args.limit, device=args.device)
     val_set = MNIST("val", data_dir=args.data_dir, limit=args.limit, device=args.device)
-    norms, losses, rows = {}, {}, []
+    done = load_checkpoint(args.checkpoint)["done"] if args.resume else {}   # {name: (norms, losses, row)}
     for name in names:
+        if name in done:
+            continue
         tt.manual_seed(args.seed)                    # same batches for every activation
         model = deep_mlp(name, args.depth, args.width).to(args.device)
         loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
         batches = [batch for batch, _ in zip(loader, range(5))]
-        norms[name] = weight_gradient_norms(model, batches)
-        losses[name] = train(model, loader, args.steps, args.lr, name)
+        norms = weight_gradient_norms(model, batches)
+        losses = train(model, loader, args.steps, args.lr, name)
         _, val_acc = evaluate(model, DataLoader(val_set, batch_size=1000))
-        rows.append([name, f"{norms[name][0]:.2e}", f"{norms[name][-1]:.2e}",
-                     f"{norms[name][0] / norms[name][-1]:.2g}", float(np.mean(losses[name][-20:])), val_acc])
+        done[name] = (norms, losses, [name, f"{norms[0]:.2e}", f"{norms[-1]:.2e}", f"{norms[0] / norms[-1]:.2g}",
+                                      float(np.mean(losses[-20:])), val_acc])
+        save_progress(args.checkpoint, done=done)
+    norms, losses = ({name: done[name][i] for name in names} for i in (0, 1))
+    rows = [done[name][2] for name in names]
     path = plot(norms, losses, Path(args.out_dir) / "deep_activations.png", args.depth)
     print(format_table(["activation", "|grad| layer 1", "|grad| last layer", "first / last",
                         "final train loss", "val acc"], rows))

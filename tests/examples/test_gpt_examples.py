@@ -1,5 +1,6 @@
-"""examples/train_gpt.py and examples/generate.py end to end on the CPU with a tiny GPT (a few steps
-each): checkpoints, the plot, exact resume, Ctrl-C, streaming generation."""
+"""examples/train_gpt.py and examples/generate.py end to end with a tiny GPT (a few steps each): checkpoints,
+the plot, exact resume, Ctrl-C, the NaN stop, fine-tuning a Hugging Face folder, streaming generation; and
+the same on cuda (a GPU, or the CuPy stand-in), where a step must not wait for the device."""
 import json
 import os
 import runpy
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
+from tinytensor import backend
 from tinytensor.models import lm_data
 from tinytensor.nn.training import NonFiniteError
+from tinytensor.testing import fake_cupy
 
 from ..models.test_gpt2 import write_hf_folder
 from .test_examples import EXAMPLES, run_example
@@ -61,6 +64,8 @@ def test_settings_come_from_the_device_defaults_and_presets():
     assert settings("--init-from", "gpt2").tokenizer == "gpt2"
     with pytest.raises(ValueError, match="needs GPT-2's tokenizer"):
         settings("--init-from", "gpt2", "--tokenizer", "char")
+    with pytest.raises(ValueError, match="--eval-interval must be at least 1, got 0"):
+        settings("--eval-interval", "0")
 
 
 def test_train_gpt_on_shakespeare_characters(tmp_path, capsys):
@@ -131,6 +136,20 @@ def test_train_gpt_resumes_exactly_and_generates_on_cuda(tmp_path, monkeypatch):
     ids, stats = run_example("generate", "--device", "cuda", "--checkpoint", tmp_path / "a" / "ckpt.npz",
                              "--max-new-tokens", 5)
     assert len(ids) == 5 and stats.new_tokens == 5
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(backend._cupy is not fake_cupy.cupy, reason="counts come from the CuPy stand-in")
+def test_train_gpt_on_cuda_waits_for_the_gpu_only_when_it_reads_the_loss(tmp_path):
+    def syncs(steps):
+        with fake_cupy.counting() as counts:
+            run_example("train_gpt", *TINY, "--device", "cuda", "--max-iters", steps, "--eval-interval", 1000,
+                        "--out-dir", tmp_path / str(steps))
+        return counts.total_syncs, counts.report()
+    (short, _), (long, report) = syncs(20), syncs(40)
+    # The same start and end (evaluations, checkpoint, sample); 20 more steps add only the two reads of
+    # the loss (every 10 steps) and nothing per step.
+    assert long - short == 2, report
 
 
 def test_resume_refuses_a_missing_checkpoint_or_changed_text(tmp_path):

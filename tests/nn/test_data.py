@@ -87,6 +87,7 @@ def test_a_restored_loader_continues_with_the_same_batches(tmp_path, stop_after,
     tt.save({"loader": first.state_dict()}, tmp_path / "loader.npz")
     second = DataLoader(dataset, batch_size=4, shuffle=shuffle, seed=2)     # another seed: all comes from the state
     second.load_state_dict(tt.load(tmp_path / "loader.npz")["loader"])
+    assert second.state_dict() == first.state_dict()     # a state taken again before iterating is the same
     assert head + batches_of(second, 12 - stop_after) == whole
 
 
@@ -263,6 +264,11 @@ def test_dataset_from_a_folder_with_split_normalisation_and_limit(tmp_path):
     np.testing.assert_allclose(test[:][0][:, 0], read_idx(folder / "test_images.idx.gz")[:4] / 255, rtol=1e-6)
 
 
+def test_data_dir_may_be_the_folder_that_holds_the_dataset_folder(tmp_path):
+    Tiny.source, folder = tiny_source(tmp_path)          # the files are in tmp_path / "tiny"
+    assert len(Tiny("test", data_dir=tmp_path)) == 10
+
+
 def test_wrong_counts_are_reported(tmp_path):
     Tiny.source, folder = tiny_source(tmp_path, counts={**TINY, "train_labels": (59,)})
     with pytest.raises(DatasetFileError, match=r"expected train_labels.idx.gz with shape \(60,\).*\(59,\)"):
@@ -278,8 +284,9 @@ def test_offline_error_lists_missing_files_and_where_to_put_them(tmp_path, monke
     with pytest.raises(DownloadError) as caught:     # the mirror is a file:// URL that does not exist
         Tiny("train", data_dir=empty)
     message = str(caught.value)
-    assert "missing train_images.idx.gz, train_labels.idx.gz, test_images.idx.gz" in message
-    assert f"Put the files (gzipped or raw) into {empty}" in message
+    assert "train_images.idx.gz, train_labels.idx.gz, test_images.idx.gz, test_labels.idx.gz are not on" in message
+    assert f"Looked in {empty}, {empty / 'tiny'}. To fix: put the files (gzipped or raw, from file:" in message
+    assert f"into {empty}, or pass --data-dir" in message and "the one that holds tiny/" in message
     assert message.count("could not download") == 1 and len(tries) == 1   # the dead mirror is asked once
     with pytest.raises(DownloadError, match="downloads are switched off"):
         Tiny("train", data_dir=empty, download=False)

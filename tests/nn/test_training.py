@@ -111,6 +111,9 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         fit(model, train, val, optimizer, epochs=1, resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*missing.npz to resume from"):
         fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "missing.npz", resume=True)
+    tt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1}, tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="old.npz has no rng, loaders entries: it was not written by save_checkpoint"):
+        fit(model, train, val, optimizer, epochs=1, checkpoint=tmp_path / "old.npz", resume=True)
 
 
 class Poisoned:
@@ -137,7 +140,7 @@ class Poisoned:
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")   # NumPy warns as NaN flows through the ops
 def test_a_non_finite_step_stops_training_and_names_the_step(tmp_path, kind, problem):
     model, train, val, optimizer = toy_run()
-    loss_fn = Poisoned(model, at=8, kind=kind)        # 4 training batches + 1 validation batch per epoch: epoch 2, step 3
+    loss_fn = Poisoned(model, at=8, kind=kind)   # 4 training + 1 validation batch per epoch: epoch 2, step 3
     with pytest.raises(NonFiniteError, match=f"stopped at epoch 2, step 3 of 4: {problem}") as caught:
         fit(model, train, val, optimizer, epochs=3, loss_fn=loss_fn, checkpoint=tmp_path / "ckpt.npz")
     message = str(caught.value)
