@@ -1,4 +1,4 @@
-"""Train a GPT on text: a small one on the CPU in a few minutes, the baby GPT on tiny Shakespeare on a GPU.
+"""Train a GPT on text: a small one on the CPU in a minute or two, the baby GPT on tiny Shakespeare on a GPU.
 
     python examples/train_gpt.py                    # CPU: 4 layers x 128 on The Verdict, our BPE (512 tokens)
     python examples/train_gpt.py --device cuda      # GPU: characters of tiny Shakespeare, 6 layers x 384
