@@ -97,7 +97,7 @@ def run(args):
     print(f"model: {model.num_parameters():,} parameters")
     optimizer = nn.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
     total_steps = args.epochs * args.steps
-    scheduler = nn.optim.warmup_cosine(optimizer, min(args.warmup, total_steps // 2), total_steps)
+    scheduler = nn.optim.WarmupCosine(optimizer, min(args.warmup, total_steps // 2), total_steps)
 
     curves = {"step": [], "loss": [], "token accuracy": [], "epoch end": [], "exact match": []}
     start = 0

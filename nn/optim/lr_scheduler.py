@@ -86,8 +86,3 @@ class WarmupCosine(LRScheduler):
             return base_lr * (t + 1) / self.warmup_steps
         progress = (t - self.warmup_steps) / (self.total_steps - self.warmup_steps)
         return _cosine(base_lr, self.min_lr, min(progress, 1.0))
-
-
-def warmup_cosine(optimizer, warmup_steps, total_steps, min_lr=0.0):
-    """WarmupCosine(optimizer, warmup_steps, total_steps, min_lr)."""
-    return WarmupCosine(optimizer, warmup_steps, total_steps, min_lr)

@@ -265,12 +265,12 @@ def test_schedule_settings_are_checked():
     with pytest.raises(ValueError, match="T_max .* must be > 0, got 0"):
         nn.optim.CosineAnnealingLR(optimizer, T_max=0)
     with pytest.raises(ValueError, match="warmup_steps < total_steps, got 5 and 5"):
-        nn.optim.warmup_cosine(optimizer, warmup_steps=5, total_steps=5)
+        nn.optim.WarmupCosine(optimizer, warmup_steps=5, total_steps=5)
 
 
 def test_warmup_cosine():
-    scheduler = nn.optim.warmup_cosine(nn.optim.SGD([param()], lr=1.0), warmup_steps=2, total_steps=6,
-                                       min_lr=0.1)
+    scheduler = nn.optim.WarmupCosine(nn.optim.SGD([param()], lr=1.0), warmup_steps=2, total_steps=6,
+                                      min_lr=0.1)
     # warm-up 1/2, 2/2; then cosine over 4 steps from 1 to 0.1; then it stays at 0.1
     cosine = [0.1 + 0.9 * (1 + math.cos(math.pi * k / 4)) / 2 for k in range(5)]
     np.testing.assert_allclose(lrs(scheduler, 7), [0.5, 1.0] + cosine + [0.1])

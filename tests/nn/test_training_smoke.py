@@ -52,7 +52,7 @@ def fresh_run(seed=0):
     decay = [p for name, p in model.named_parameters() if name.endswith("weight") and p.ndim == 2]
     others = [p for name, p in model.named_parameters() if not (name.endswith("weight") and p.ndim == 2)]
     optimizer = nn.optim.AdamW([{"params": decay}, {"params": others, "weight_decay": 0.0}], lr=0.05)
-    scheduler = nn.optim.warmup_cosine(optimizer, warmup_steps=2, total_steps=8, min_lr=0.001)
+    scheduler = nn.optim.WarmupCosine(optimizer, warmup_steps=2, total_steps=8, min_lr=0.001)
     return model, optimizer, scheduler
 
 
