@@ -153,3 +153,10 @@ def test_the_guide_shows_what_the_checker_says(tmp_path):
     failure = failure_of_mistake(tmp_path, 1, "** 2 ", " ")
     guide = (STUBS.parents[1] / "docs" / "exercises.md").read_text(encoding="utf-8")
     assert " ".join(str(failure).split()) in " ".join(guide.split())
+
+
+def test_list_without_the_folder_says_how_to_make_it(tmp_path, capsys):
+    assert main(["--dir", str(tmp_path / "mine"), "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"no folder {tmp_path / 'mine'} yet: `python -m tinytensor.exercises --dir {tmp_path / 'mine'} init`" in out
+    assert "missing" in out

@@ -44,7 +44,11 @@ def main(argv=None):
     folder = _shown(args.dir or default_dir())     # messages then name files as the learner would
 
     if args.command == "list":
-        print(f"exercises in {folder}:")
+        if folder.is_dir():
+            print(f"exercises in {folder}:")
+        else:   # an installed package run outside a checkout, or a --dir not made yet
+            dir_option = f" --dir {folder}" if args.dir else ""
+            print(f"no folder {folder} yet: `python -m tinytensor.exercises{dir_option} init` writes the stubs there")
         for exercise in EXERCISES:
             state, _ = status(exercise, folder)
             print(f"{exercise.number:3d}  {exercise.title:<55s} {state}")
