@@ -9,7 +9,6 @@ After the text: time to first token (TTFT, which includes reading the prompt), t
 (TPOT) and tokens per second. With the KV cache each new token costs one position of the model; with
 --no-cache it costs the whole context, so TPOT grows with the length of the text.
 """
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -22,12 +21,11 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import tinytensor as tt  # noqa: E402
 from tinytensor.models.gpt2 import GPT, GPTConfig  # noqa: E402
 from tinytensor.models.lm_data import StreamDecoder, make_tokenizer, tokenizer_from_state  # noqa: E402
-from tinytensor.nn.training import device_arg  # noqa: E402
+from tinytensor.nn.training import device_arg, example_parser  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = example_parser(__doc__)
     parser.add_argument("--checkpoint", default="runs/gpt/ckpt.npz", help="a checkpoint written by train_gpt.py")
     parser.add_argument("--pretrained", default=None, metavar="gpt2|DIR",
                         help="OpenAI's GPT-2 instead (gpt2, gpt2-medium, ... or a Hugging Face folder)")

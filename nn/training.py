@@ -361,7 +361,8 @@ DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """--help shows each option's default, also for an option without a help text, except a default of
-    None, whose meaning the help text gives, and the off state of a flag. An epilog keeps its line breaks."""
+    None or "", whose meaning the help text gives, and the off state of a flag. An epilog keeps its line
+    breaks."""
 
     def _format_action(self, action):
         if not action.help and not self._default_hidden(action):   # argparse skips an empty help entirely
@@ -376,7 +377,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
     @staticmethod
     def _default_hidden(action):
-        return action.default is None or (action.nargs == 0 and isinstance(action.default, bool))
+        default = action.default
+        return default is None or default == "" or (action.nargs == 0 and isinstance(default, bool))
 
 
 def example_parser(doc, epilog=None):
