@@ -189,3 +189,17 @@ def test_example_helpers():
     assert make_optimizer("adam", [nn.Parameter(tt.zeros(1))], lr=0.01).defaults["lr"] == 0.01
     assert format_table(["name", "acc"], [["a", 0.5], ["bb", 1]]).splitlines() == [
         "name     acc", "----  ------", "   a  0.5000", "  bb       1"]
+
+
+def test_example_help_shows_defaults_even_without_help_text_but_not_none_empty_or_off():
+    parser = training.example_parser("A script.\n\nMore.", epilog="line one\n  line two")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per device)")
+    parser.add_argument("--prompt", default="", help="text to continue")
+    parser.add_argument("--fast", action="store_true", help="go fast")
+    text = " ".join(parser.format_help().split())
+    assert "--steps STEPS (default: 300)" in text
+    assert "peak learning rate (default: per device) --prompt" in text       # nothing added after it
+    assert "text to continue --fast" in text and "go fast line one" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "line one\n  line two" in parser.format_help()                   # the epilog keeps its breaks
