@@ -1,8 +1,10 @@
 """Reductions over axes, NumPy style: `axis` is None, an int or a tuple; `keepdims` keeps size-1 axes.
+PyTorch's spellings (`dim=`, `keepdim=`, `correction=`, `unbiased=`) work too (see keywords.py).
 
 Also the reductions that keep the shape (softmax, log_softmax) since they are built on one.
 """
 from ..autograd import Function
+from ..keywords import pytorch_keywords
 from ..tensor import Tensor, int64
 from . import fast
 from .common import constant, normalize_axis
@@ -180,10 +182,12 @@ class LogSoftmax(Function):
         return grad - exp(y) * grad.sum(ctx.axis, keepdims=True), None
 
 
+@pytorch_keywords
 def sum(x, axis=None, keepdims=False):
     return Sum.apply(x, normalize_axis(axis, x.ndim), keepdims)
 
 
+@pytorch_keywords
 def mean(x, axis=None, keepdims=False):
     """sum / count over axes; the mean of no elements is NaN (0 / 0), as in PyTorch."""
     axes = normalize_axis(axis, x.ndim)
@@ -193,8 +197,11 @@ def mean(x, axis=None, keepdims=False):
     return sum(x, axes, keepdims) / count
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance over axes, divided by n - ddof (ddof=0: the population variance, NumPy's default)."""
+@pytorch_keywords
+def var(x, axis=None, keepdims=False, ddof=1):
+    """Variance over axes, divided by n - ddof. The default ddof=1 is the unbiased (sample) variance, as
+    PyTorch's correction=1; ddof=0 (correction=0, unbiased=False) is the population variance, NumPy's
+    default."""
     axes = normalize_axis(axis, x.ndim)
     _check_degrees_of_freedom("var", x, axes, ddof)
     return Var.apply(x, axes, keepdims, ddof)
@@ -203,16 +210,20 @@ def var(x, axis=None, keepdims=False, ddof=0):
 def _check_degrees_of_freedom(name, x, axes, ddof):
     if _count(x.shape, axes) - ddof <= 0:
         raise ValueError(f"{name}: {_count(x.shape, axes)} element(s) per output with ddof={ddof} leaves "
-                         f"no degrees of freedom (shape {tuple(x.shape)}, axes {axes})")
+                         f"no degrees of freedom (shape {tuple(x.shape)}, axes {axes}); ddof=0 "
+                         "(correction=0) gives the population value")
 
 
-def std(x, axis=None, keepdims=False, ddof=0):
-    """sqrt(var(x)) over axes; where the spread is 0 its gradient is 0 (PyTorch's convention)."""
+@pytorch_keywords
+def std(x, axis=None, keepdims=False, ddof=1):
+    """sqrt(var(x)) over axes, unbiased by default (ddof=1) as var; where the spread is 0 its gradient
+    is 0 (PyTorch's convention)."""
     axes = normalize_axis(axis, x.ndim)
     _check_degrees_of_freedom("std", x, axes, ddof)
     return Std.apply(x, axes, keepdims, ddof)
 
 
+@pytorch_keywords
 def max(x, axis=None, keepdims=False):
     """Largest element over axes; on ties the gradient is split evenly among them."""
     axes = normalize_axis(axis, x.ndim)
@@ -220,11 +231,13 @@ def max(x, axis=None, keepdims=False):
     return Max.apply(x, axes, keepdims)
 
 
+@pytorch_keywords
 def min(x, axis=None, keepdims=False):
     """Smallest element over axes = -max(-x); on ties the gradient is split evenly among them."""
     return -max(-x, axis, keepdims)
 
 
+@pytorch_keywords
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over axes, computed as m + log(sum(exp(x - m))) with m the max: no overflow."""
     axes = normalize_axis(axis, x.ndim)
@@ -239,11 +252,13 @@ def _one_axis(name, x, axis):
     return axis
 
 
+@pytorch_keywords
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along one axis (shifted by the max first, so large logits are fine)."""
     return Softmax.apply(x, _one_axis("softmax", x, axis))
 
 
+@pytorch_keywords
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along one axis; stable for logits of any size."""
     return LogSoftmax.apply(x, _one_axis("log_softmax", x, axis))
@@ -259,11 +274,13 @@ def _arg(name, x, axis, keepdims):
     return Tensor._from_array(index.astype(int64, copy=False), x.device)
 
 
+@pytorch_keywords
 def argmax(x, axis=None, keepdims=False):
     """Index of the largest element (the first on ties) along axis, or in the flattened tensor; int64."""
     return _arg("argmax", x, axis, keepdims)
 
 
+@pytorch_keywords
 def argmin(x, axis=None, keepdims=False):
     """Index of the smallest element (the first on ties) along axis, or in the flattened tensor; int64."""
     return _arg("argmin", x, axis, keepdims)

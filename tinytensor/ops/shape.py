@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..keywords import pytorch_keywords
 from ..tensor import Tensor
 from .common import normalize_axis
 
@@ -71,6 +72,7 @@ def reshape(x, *shape):
     return _view_of(Reshape.apply(x, shape), x)
 
 
+@pytorch_keywords
 def flatten(x, start_axis=0, end_axis=-1):
     """Merge axes start_axis..end_axis (inclusive) into one, like torch.flatten; a 0-d x becomes (1,)."""
     if x.ndim == 0:
@@ -82,12 +84,14 @@ def flatten(x, start_axis=0, end_axis=-1):
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
+@pytorch_keywords
 def unsqueeze(x, axis):
     """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
     axis = _axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
+@pytorch_keywords
 def squeeze(x, axis=None):
     """Remove size-1 axes: all of them, or those named that have size 1 (others stay, like PyTorch)."""
     axes = range(x.ndim) if axis is None else normalize_axis(axis, x.ndim)
@@ -221,6 +225,7 @@ class Cat(Function):
         return (None,) + _cast_back(grads, ctx.dtypes)
 
 
+@pytorch_keywords
 def cat(tensors, axis=0):
     """Join tensors along an existing axis; all other axes must match."""
     tensors = _check_tensors(tensors, "cat")
@@ -252,6 +257,7 @@ class Stack(Function):
         return (None,) + _cast_back(grads, ctx.dtypes)
 
 
+@pytorch_keywords
 def stack(tensors, axis=0):
     """Join same-shaped tensors along a new axis (negative counts from the end of the result)."""
     tensors = _check_tensors(tensors, "stack")
@@ -264,6 +270,7 @@ def stack(tensors, axis=0):
     return Stack.apply(axis, *tensors)
 
 
+@pytorch_keywords
 def split(x, split_size_or_sections, axis=0):
     """A tuple of slices along `axis`, like torch.split: an int is the size of every piece (the last
     may be smaller); a list gives each piece's size and must add up to the axis length."""
@@ -284,6 +291,7 @@ def split(x, split_size_or_sections, axis=0):
     return tuple(getitem(x, lead + (slice(start, stop),)) for start, stop in zip(bounds, bounds[1:]))
 
 
+@pytorch_keywords
 def chunk(x, chunks, axis=0):
     """Split into `chunks` pieces of ceil(length / chunks) each, like torch.chunk (can give fewer)."""
     if chunks <= 0:
