@@ -99,6 +99,12 @@ def test_help_shows_both_spellings():
     assert "def sum(self, axis=None, keepdims=False):" in inspect.getsource(tt.Tensor.sum)   # the method
 
 
+def test_softmax_modules_take_one_spelling():
+    assert nn.Softmax().dim == -1 and nn.Softmax(dim=0).dim == 0 and nn.LogSoftmax(axis=1).dim == 1
+    with pytest.raises(TypeError, match="LogSoftmax: got both dim=0 and axis=1, two spellings"):
+        nn.LogSoftmax(dim=0, axis=1)
+
+
 def test_dim_and_numel():
     x = tt.zeros(2, 3, 4)
     assert x.dim() == 3 and tt.tensor(5.0).dim() == 0
