@@ -259,7 +259,13 @@ class Tensor:
             value = array_on_device(other, self.device, f"{op.__name__} (in place)", "operand",
                                     keep_numbers=True)
             with backend.on_device(self.device):
-                getattr(self.xp, ufunc_name)(self.data, value, out=self.data)
+                try:
+                    getattr(self.xp, ufunc_name)(self.data, value, out=self.data)
+                except TypeError:   # NumPy's casting error: the result has a wider dtype (ints += 0.5)
+                    raise TypeError(f"{op.__name__} (in place): the result does not fit this {self.dtype} "
+                                    f"tensor (the operand is {getattr(other, 'dtype', type(other).__name__)}); "
+                                    "compute it out of place, or convert the tensor first, e.g. with "
+                                    ".float()") from None
         return self._update_in_place(other, lambda old: op(old, other), write)
 
     def __iadd__(self, other):

@@ -180,6 +180,17 @@ def test_optimizer_style_updates_between_steps_are_fine():
     assert w._version[0] == 3
 
 
+def test_in_place_result_that_does_not_fit_the_dtype_is_a_clear_error(device):
+    # PyTorch refuses ints += 0.5 too ("result type Float can't be cast to Long"); say so without NumPy's words.
+    counts = tt.tensor([1, 2], device=device)
+    with pytest.raises(TypeError, match=r"add \(in place\): the result does not fit this int64 tensor"):
+        counts += 0.5
+    with pytest.raises(TypeError, match=r"div \(in place\).*\.float\(\)"):
+        counts /= 2
+    counts += 1
+    assert counts.tolist() == [2, 3]
+
+
 def test_in_place_ops_on_intermediates_are_differentiated():
     x = tt.tensor([1.0, 2.0, 3.0], requires_grad=True)
     h = x * 2

@@ -233,3 +233,15 @@ def test_integer_sums_are_int64_as_pytorch(device):
     assert pixels.sum().dtype == tt.int64 and pixels.sum().item() == 301                   # NumPy: uint64
     assert tt.tensor([True, True, False], device=device).sum(keepdims=True).dtype == tt.int64
     assert tt.tensor([1, 2], dtype=tt.int32, device=device).sum(axis=0).dtype == tt.int64
+
+
+@pytest.mark.parametrize("op", [tt.softmax, tt.log_softmax])
+def test_softmax_over_an_empty_axis_is_empty(device, op):
+    # PyTorch returns an empty tensor; the max used for stability had nothing to reduce (a NumPy error).
+    x = tt.zeros(2, 0, device=device, requires_grad=True)
+    y = op(x, axis=1)
+    assert y.shape == (2, 0)
+    y.sum().backward()
+    assert x.grad.shape == (2, 0)
+    with tt.ops.fast.disabled():
+        assert op(x, axis=1).shape == (2, 0)

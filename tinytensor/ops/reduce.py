@@ -150,7 +150,9 @@ class Softmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        if not fast.enabled():
+        if x.shape[axis] == 0:     # no entries to normalise (the max would have nothing to reduce)
+            y = x.copy()
+        elif not fast.enabled():
             e = xp.exp(x - x.max(axis=axis, keepdims=True))      # shifted by the max: exp never overflows
             y = e / e.sum(axis=axis, keepdims=True)
         else:
@@ -171,8 +173,11 @@ class LogSoftmax(Function):
     def forward(ctx, x, axis):
         xp = ctx.xp
         ctx.axis = axis
-        shifted = x - x.max(axis=axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        if x.shape[axis] == 0:     # no entries to normalise
+            y = x.copy()
+        else:
+            shifted = x - x.max(axis=axis, keepdims=True)
+            y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
