@@ -149,29 +149,43 @@ class Transpose(Function):
 
 
 def transpose(x, *axes):
-    """Permute axes like NumPy (`axes` is a full permutation); with none, reverse them (`x.T`)."""
+    """Reorder axes; how many are given decides how, so NumPy's and PyTorch's code both read right:
+    none reverses them (`x.T`, as NumPy); two, transpose(x, a, b), swap those two (as PyTorch; for a matrix
+    also NumPy's x.transpose(1, 0)); more are a full permutation, as NumPy (also spelled permute).
+    A permutation you computed goes to permute, which never swaps: a 2-D one may have two entries."""
     axes = _shape_arg(axes)
     if not axes:                        # x.T (in every linear backward): reversed axes need no checks
         return x if x.ndim < 2 else _view_of(Transpose.apply(x, tuple(range(x.ndim - 1, -1, -1))), x)
-    in_range = all(-x.ndim <= a < x.ndim for a in axes)
-    normalized = tuple(a % x.ndim for a in axes) if in_range else ()
-    if not in_range or sorted(normalized) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of a "
-                         f"tensor of shape {tuple(x.shape)}; to exchange two axes use swapaxes(a, b)")
-    return x if normalized == tuple(range(x.ndim)) else _view_of(Transpose.apply(x, normalized), x)
+    if len(axes) == 2:
+        return _swap(x, *axes, "transpose")
+    return _permute(x, axes, "transpose")
 
 
 def permute(x, *axes):
-    """Same as transpose(x, *axes), the PyTorch name."""
-    return transpose(x, *axes)
+    """x with its axes in the order `axes`, a full permutation (negative axes count from the end):
+    result axis i is input axis axes[i]. The PyTorch name; NumPy's transpose with a permutation."""
+    return _permute(x, _shape_arg(axes), "permute")
 
 
 def swapaxes(x, axis1, axis2):
-    """Exchange two axes (torch.transpose(x, a, b))."""
+    """Exchange two axes; also x.transpose(a, b), PyTorch's spelling."""
+    return _swap(x, axis1, axis2, "swapaxes")
+
+
+def _permute(x, axes, op):
+    in_range = all(-x.ndim <= a < x.ndim for a in axes)
+    normalized = tuple(a % x.ndim for a in axes) if in_range else ()
+    if not in_range or sorted(normalized) != list(range(x.ndim)):
+        raise ValueError(f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of a tensor of "
+                         f"shape {tuple(x.shape)}; to exchange two axes use transpose(a, b)")
+    return x if normalized == tuple(range(x.ndim)) else _view_of(Transpose.apply(x, normalized), x)
+
+
+def _swap(x, axis1, axis2, op):
     axes = list(range(x.ndim))
-    a, b = _axis(axis1, x.ndim, "swapaxes"), _axis(axis2, x.ndim, "swapaxes")
+    a, b = _axis(axis1, x.ndim, op), _axis(axis2, x.ndim, op)
     axes[a], axes[b] = b, a
-    return transpose(x, axes)
+    return _permute(x, axes, op)
 
 
 class Contiguous(Function):
