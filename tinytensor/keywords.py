@@ -3,7 +3,8 @@
 The ops are written with NumPy's names (`axis=`, `keepdims=`, `ddof=`); `@pytorch_keywords` lets the
 same function also take PyTorch's (`dim=`, `keepdim=`, `correction=`, `unbiased=`, `start_dim=`,
 `end_dim=`), so `x.sum(dim=1, keepdim=True)` is `x.sum(axis=1, keepdims=True)`. Giving both spellings
-of one argument is a TypeError.
+of one argument is a TypeError. A function that has a parameter of PyTorch's name itself keeps it and
+handles it (max and min take `dim=` apart from `axis=`, because with `dim=` they return the indices too).
 """
 import functools
 import inspect
@@ -17,11 +18,11 @@ def pytorch_keywords(fn):
     (unbiased=True is ddof=1, unbiased=False is ddof=0)."""
     signature = inspect.signature(fn)
     names = list(signature.parameters)
-    accepted = {torch: numpy for torch, numpy in NUMPY_NAME.items() if numpy in names}
+    accepted = {torch: numpy for torch, numpy in NUMPY_NAME.items() if numpy in names and torch not in names}
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        if kwargs and not kwargs.keys().isdisjoint(NUMPY_NAME):
+        if kwargs and not kwargs.keys().isdisjoint(accepted):
             kwargs = _numpy_keywords(fn.__name__, names[:len(args)], kwargs, accepted)
         return fn(*args, **kwargs)
 
@@ -32,13 +33,12 @@ def pytorch_keywords(fn):
 
 
 def _numpy_keywords(op, positional, kwargs, accepted):
-    """kwargs with PyTorch's names replaced by NumPy's; `positional` names the arguments given by place."""
-    renamed = {name: value for name, value in kwargs.items() if name not in NUMPY_NAME}
+    """kwargs with the PyTorch names in `accepted` replaced by NumPy's; `positional` names the arguments
+    given by place. Any other name is left for `fn` itself to take or refuse."""
+    renamed = {name: value for name, value in kwargs.items() if name not in accepted}
     spelled = {name: f"{name} (given by position)" for name in positional}
     spelled.update((name, f"{name}=") for name in renamed)
-    for name in (name for name in kwargs if name in NUMPY_NAME):
-        if name not in accepted:
-            raise TypeError(f"{op}() got an unexpected keyword argument {name!r}")
+    for name in (name for name in kwargs if name in accepted):
         numpy_name = accepted[name]
         if numpy_name in spelled:
             raise TypeError(f"{op}(): got both {spelled[numpy_name]} and {name}=, two spellings of the "

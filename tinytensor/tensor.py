@@ -464,12 +464,12 @@ class Tensor:
         return ops.std(self, axis, keepdims, ddof)
 
     @pytorch_keywords
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False, *, dim=None):
+        return ops.max(self, axis, keepdims, dim=dim)
 
     @pytorch_keywords
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False, *, dim=None):
+        return ops.min(self, axis, keepdims, dim=dim)
 
     @pytorch_keywords
     def logsumexp(self, axis=None, keepdims=False):

@@ -20,10 +20,12 @@ SPELLINGS = {
     "tt.var": (lambda x: tt.var(x, axis=1, ddof=1), lambda x: tt.var(x, dim=1, unbiased=True)),
     "std": (lambda x: x.std(axis=0, keepdims=True, ddof=0), lambda x: x.std(dim=0, keepdim=True, unbiased=False)),
     "tt.std": (lambda x: tt.std(x, axis=1), lambda x: tt.std(x, dim=1, correction=1)),
-    "max": (lambda x: x.max(axis=1), lambda x: x.max(dim=1)),
-    "tt.max": (lambda x: tt.max(x, axis=0, keepdims=True), lambda x: tt.max(x, dim=0, keepdim=True)),
-    "min": (lambda x: x.min(axis=1), lambda x: x.min(dim=1)),
-    "tt.min": (lambda x: tt.min(x, axis=0), lambda x: tt.min(x, dim=0)),
+    # with dim= max and min return (values, indices) as PyTorch does (tests/tinytensor/test_reduce.py)
+    "max": (lambda x: x.max(axis=1), lambda x: x.max(dim=1).values),
+    "tt.max": (lambda x: tt.max(x, axis=0, keepdims=True), lambda x: tt.max(x, dim=0, keepdim=True).values),
+    "max keepdim with axis": (lambda x: x.max(axis=1, keepdims=True), lambda x: x.max(axis=1, keepdim=True)),
+    "min": (lambda x: x.min(axis=1), lambda x: x.min(dim=1).values),
+    "tt.min": (lambda x: tt.min(x, axis=0), lambda x: tt.min(x, dim=0)[0]),
     "logsumexp": (lambda x: x.logsumexp(axis=1), lambda x: x.logsumexp(dim=1)),
     "argmax": (lambda x: x.argmax(axis=1, keepdims=True), lambda x: x.argmax(dim=1, keepdim=True)),
     "tt.argmin": (lambda x: tt.argmin(x, axis=0), lambda x: tt.argmin(x, dim=0)),
@@ -55,7 +57,7 @@ def test_pytorch_spelling_gives_the_numpy_result(name, device):
 def test_hand_computed_values_with_pytorch_keywords():
     x = tt.tensor(X)
     assert x.sum(dim=1, keepdim=True).tolist() == [[6.0], [21.0]]
-    assert x.max(dim=0).tolist() == [4.0, 6.0, 11.0]
+    assert x.max(dim=0).values.tolist() == [4.0, 6.0, 11.0] and x.max(axis=0).tolist() == [4.0, 6.0, 11.0]
     assert x.argmax(dim=1).tolist() == [2, 2]
     # row 1 = [4, 6, 11]: mean 7, squared deviations 9 + 1 + 16 = 26; / 2 unbiased, / 3 population
     np.testing.assert_allclose(x.var(dim=1).numpy(), [1.0, 13.0])
@@ -79,6 +81,9 @@ def test_the_gradient_is_the_same_whatever_the_spelling(rng):
     (lambda x: x.std(correction=1, unbiased=True), "correction= and unbiased="),
     (lambda x: tt.cat([x, x], 0, dim=0), r"axis \(given by position\) and dim="),
     (lambda x: x.flatten(start_axis=0, start_dim=0), "start_axis= and start_dim="),
+    (lambda x: x.max(1, dim=0), "axis and dim="),
+    (lambda x: tt.min(x, axis=1, dim=0), "axis and dim="),
+    (lambda x: x.max(dim=0, keepdims=True, keepdim=True), "keepdims= and keepdim="),
 ])
 def test_both_spellings_of_one_argument_is_a_type_error(call, given):
     with pytest.raises(TypeError, match=f"got both {given}, two spellings of the same argument"):
@@ -96,6 +101,8 @@ def test_help_shows_both_spellings():
     assert str(inspect.signature(tt.var)) == ("(x, axis=None, keepdims=False, ddof=1, *, dim=None, "
                                               "keepdim=None, correction=None, unbiased=None)")
     assert str(inspect.signature(tt.Tensor.softmax)) == "(self, axis=-1, *, dim=None)"
+    # max names dim itself (it returns the indices too); the decorator adds only keepdim
+    assert str(inspect.signature(tt.max)) == "(x, axis=None, keepdims=False, *, dim=None, keepdim=None)"
     assert "def sum(self, axis=None, keepdims=False):" in inspect.getsource(tt.Tensor.sum)   # the method
 
 

@@ -245,3 +245,51 @@ def test_softmax_over_an_empty_axis_is_empty(device, op):
     assert x.grad.shape == (2, 0)
     with tt.ops.fast.disabled():
         assert op(x, axis=1).shape == (2, 0)
+
+
+def test_max_min_with_dim_return_values_and_indices_as_pytorch(device):
+    x = tt.tensor([[3.0, 7.0, 7.0], [-2.0, 5.0, -4.0]], device=device, requires_grad=True)
+    values, indices = x.max(dim=1)                              # a named tuple unpacks
+    assert values.tolist() == [7.0, 5.0] and indices.tolist() == [1, 1]     # the first 7 on the tie
+    low = x.min(dim=1)
+    assert low.values.tolist() == [3.0, -4.0] and low.indices.tolist() == [0, 2]
+    high = tt.max(x, dim=0)
+    assert high.values.tolist() == [3.0, 7.0, 7.0] and high.indices.tolist() == [0, 0, 0]
+    kept = tt.min(x, dim=-2, keepdim=True)
+    assert kept.values.tolist() == [[-2.0, 5.0, -4.0]] and kept.indices.tolist() == [[1, 1, 1]]
+    assert kept._fields == ("values", "indices") and kept[0] is kept.values
+    assert indices.dtype == tt.int64 and not indices.requires_grad and values.requires_grad
+    # values keep max's gradient rule: the tie in row 0 shares it evenly
+    (grad,) = tt.grad(values.sum(), x)
+    np.testing.assert_allclose(grad.numpy(), [[0, 0.5, 0.5], [0, 1, 0]])
+
+
+def test_max_min_with_axis_return_the_values_only(device):
+    x = tt.tensor([[3.0, 7.0, 7.0], [-2.0, 5.0, -4.0]], device=device)
+    for values in (x.max(axis=1), x.max(1), tt.max(x, 1, keepdim=False)):
+        assert isinstance(values, tt.Tensor) and values.tolist() == [7.0, 5.0]
+    assert isinstance(tt.min(x, axis=0), tt.Tensor) and tt.min(x, axis=0).tolist() == [-2.0, 5.0, -4.0]
+    assert x.max().item() == 7.0 and x.min(axis=(0, 1)).item() == -4.0
+
+
+def test_max_min_with_dim_gradients(device, rng):
+    x = tt.tensor(distinct(rng, (2, 3, 2)), dtype=tt.float64, device=device, requires_grad=True)
+    for op in (lambda x: x.max(dim=1).values, lambda x: tt.min(x, dim=-1, keepdim=True).values):
+        assert tt.gradcheck(op, (x,)) and tt.gradgradcheck(op, (x,))
+
+
+def test_max_min_with_dim_on_nan_point_at_the_nan(device):
+    x = tt.tensor([[1.0, np.nan, 3.0], [4.0, 0.0, 2.0]], device=device)
+    for op, expected in [(tt.max, [1, 0]), (tt.min, [1, 1])]:
+        values, indices = op(x, dim=1)
+        assert np.isnan(values.numpy()[0]) and indices.tolist() == expected
+
+
+def test_max_min_with_dim_errors():
+    x = tt.ones(2, 3)
+    with pytest.raises(TypeError, match=r"max: dim must be an int, got \(0, 1\)"):
+        x.max(dim=(0, 1))
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        x.min(dim=2)
+    with pytest.raises(ValueError, match=r"cannot reduce a tensor of shape \(2, 0\)"):
+        tt.zeros(2, 0).max(dim=1)

@@ -3,6 +3,8 @@ PyTorch's spellings (`dim=`, `keepdim=`, `correction=`, `unbiased=`) work too (s
 
 Also the reductions that keep the shape (softmax, log_softmax) since they are built on one.
 """
+from typing import NamedTuple
+
 from ..autograd import Function
 from ..keywords import pytorch_keywords
 from ..tensor import Tensor, int64
@@ -11,7 +13,7 @@ from .common import constant, normalize_axis
 from .elementwise import exp, quiet, where
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax", "argmax",
-           "argmin"]
+           "argmin", "ValuesIndices"]
 
 
 def _expand_to_input(grad, input_shape, axes, keepdims):
@@ -228,18 +230,42 @@ def std(x, axis=None, keepdims=False, ddof=1):
     return Std.apply(x, axes, keepdims, ddof)
 
 
+class ValuesIndices(NamedTuple):
+    """What max and min return with PyTorch's `dim=`: the extreme values and where they are."""
+    values: Tensor        # differentiable, as max/min with axis=
+    indices: Tensor       # int64, the first position on ties, no gradient (as argmax/argmin)
+
+
 @pytorch_keywords
-def max(x, axis=None, keepdims=False):
-    """Largest element over axes; on ties the gradient is split evenly among them."""
+def max(x, axis=None, keepdims=False, *, dim=None):
+    """Largest element over axes; on ties the gradient is split evenly among them.
+
+    Two spellings, two results, as in NumPy and in PyTorch: with `axis=` (or the axis by position; None,
+    an int or a tuple) the values only, as np.max; with `dim=` (one int) the named tuple
+    (values, indices), the indices of the first largest element, as torch.max(x, dim)."""
+    if dim is not None:
+        return _values_and_indices("max", max, argmax, x, axis, dim, keepdims)
     axes = normalize_axis(axis, x.ndim)
     _check_not_empty("max", x, axes)
     return Max.apply(x, axes, keepdims)
 
 
 @pytorch_keywords
-def min(x, axis=None, keepdims=False):
-    """Smallest element over axes = -max(-x); on ties the gradient is split evenly among them."""
+def min(x, axis=None, keepdims=False, *, dim=None):
+    """Smallest element over axes = -max(-x); on ties the gradient is split evenly among them. As max:
+    with `axis=` the values only, with `dim=` the named tuple (values, indices), as torch.min(x, dim)."""
+    if dim is not None:
+        return _values_and_indices("min", min, argmin, x, axis, dim, keepdims)
     return -max(-x, axis, keepdims)
+
+
+def _values_and_indices(name, values_of, index_of, x, axis, dim, keepdims):
+    """max or min along one axis for PyTorch's dim= spelling: (values, indices)."""
+    if axis is not None:
+        raise TypeError(f"{name}(): got both axis and dim=, two spellings of the same argument; pass only "
+                        "one (axis= returns the values, dim= the values and their indices)")
+    dim = _one_axis(name, x, dim, "dim")
+    return ValuesIndices(values_of(x, dim, keepdims), index_of(x, dim, keepdims))
 
 
 @pytorch_keywords
@@ -250,9 +276,9 @@ def logsumexp(x, axis=None, keepdims=False):
     return LogSumExp.apply(x, axes, keepdims)
 
 
-def _one_axis(name, x, axis):
+def _one_axis(name, x, axis, word="axis"):
     if not isinstance(axis, int):
-        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        raise TypeError(f"{name}: {word} must be an int, got {axis!r}")
     (axis,) = normalize_axis(axis, x.ndim)
     return axis
 
