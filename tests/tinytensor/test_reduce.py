@@ -291,5 +291,7 @@ def test_max_min_with_dim_errors():
         x.max(dim=(0, 1))
     with pytest.raises(ValueError, match="axis 2 is out of range"):
         x.min(dim=2)
-    with pytest.raises(ValueError, match=r"cannot reduce a tensor of shape \(2, 0\)"):
+    with pytest.raises(ValueError, match=r"max: cannot reduce a tensor of shape \(2, 0\)"):
         tt.zeros(2, 0).max(dim=1)
+    with pytest.raises(ValueError, match=r"min: cannot reduce a tensor of shape \(2, 0\)"):
+        tt.zeros(2, 0).min(dim=1)

@@ -256,6 +256,7 @@ def min(x, axis=None, keepdims=False, *, dim=None):
     with `axis=` the values only, with `dim=` the named tuple (values, indices), as torch.min(x, dim)."""
     if dim is not None:
         return _values_and_indices("min", min, argmin, x, axis, dim, keepdims)
+    _check_not_empty("min", x, normalize_axis(axis, x.ndim))
     return -max(-x, axis, keepdims)
 
 
