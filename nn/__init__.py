@@ -11,7 +11,7 @@ if __name__ != "tinytensor.nn":
 
 from . import functional, init, optim, utils
 from . import data, datasets
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, MultiheadAttention
 from .layers import (GELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten,
                      Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MaxUnpool2d, ReLU,
                      Sigmoid, Softmax, Tanh)

@@ -205,3 +205,6 @@ class MultiHeadAttention(Module):
         if not self._qkv_same_embed_dim:
             text += f", kdim={self.kdim}, vdim={self.vdim}"
         return text + ("" if self.in_proj_bias is not None else ", bias=False")
+
+
+MultiheadAttention = MultiHeadAttention   # PyTorch's spelling of the same class

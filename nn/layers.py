@@ -372,11 +372,15 @@ class GELU(Module):
 
 
 class Softmax(Module):
-    """y = exp(x) / sum(exp(x)) along `dim` (also accepted as `axis`)"""
+    """y = exp(x) / sum(exp(x)) along `dim` (also accepted as `axis`; the last axis by default)"""
 
-    def __init__(self, dim=-1, axis=None):
+    def __init__(self, dim=None, axis=None):
         super().__init__()
-        self.dim = dim if axis is None else axis
+        if dim is not None and axis is not None:
+            raise TypeError(f"{type(self).__name__}: got both dim={dim} and axis={axis}, two spellings of "
+                            "the same argument; pass only one")
+        chosen = dim if axis is None else axis
+        self.dim = -1 if chosen is None else chosen
 
     def forward(self, x):
         return tt.softmax(x, self.dim)

@@ -8,6 +8,7 @@ go-to-definition on `x.exp()` lands on `exp`, then on the `Exp` Function.
 import numpy as np
 
 from . import backend
+from .keywords import pytorch_keywords
 
 float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
 int8, int16, int32, int64 = np.dtype("int8"), np.dtype("int16"), np.dtype("int32"), np.dtype("int64")
@@ -68,6 +69,15 @@ class Tensor:
 
     @property
     def size(self):
+        """The number of elements, as NumPy's `.size` (PyTorch's `x.numel()`; its `x.size()` is `x.shape`)."""
+        return self.data.size
+
+    def dim(self):
+        """The number of axes, PyTorch's name for `ndim`."""
+        return self.data.ndim
+
+    def numel(self):
+        """The number of elements, PyTorch's name for `size`."""
         return self.data.size
 
     @property
@@ -437,36 +447,47 @@ class Tensor:
     def clone(self):
         return ops.clone(self)
 
+    @pytorch_keywords
     def sum(self, axis=None, keepdims=False):
         return ops.sum(self, axis, keepdims)
 
+    @pytorch_keywords
     def mean(self, axis=None, keepdims=False):
         return ops.mean(self, axis, keepdims)
 
-    def var(self, axis=None, keepdims=False, ddof=0):
+    @pytorch_keywords
+    def var(self, axis=None, keepdims=False, ddof=1):
         return ops.var(self, axis, keepdims, ddof)
 
-    def std(self, axis=None, keepdims=False, ddof=0):
+    @pytorch_keywords
+    def std(self, axis=None, keepdims=False, ddof=1):
         return ops.std(self, axis, keepdims, ddof)
 
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis, keepdims)
+    @pytorch_keywords
+    def max(self, axis=None, keepdims=False, *, dim=None):
+        return ops.max(self, axis, keepdims, dim=dim)
 
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis, keepdims)
+    @pytorch_keywords
+    def min(self, axis=None, keepdims=False, *, dim=None):
+        return ops.min(self, axis, keepdims, dim=dim)
 
+    @pytorch_keywords
     def logsumexp(self, axis=None, keepdims=False):
         return ops.logsumexp(self, axis, keepdims)
 
+    @pytorch_keywords
     def softmax(self, axis=-1):
         return ops.softmax(self, axis)
 
+    @pytorch_keywords
     def log_softmax(self, axis=-1):
         return ops.log_softmax(self, axis)
 
+    @pytorch_keywords
     def argmax(self, axis=None, keepdims=False):
         return ops.argmax(self, axis, keepdims)
 
+    @pytorch_keywords
     def argmin(self, axis=None, keepdims=False):
         return ops.argmin(self, axis, keepdims)
 
@@ -479,6 +500,7 @@ class Tensor:
     def view(self, *shape):
         return ops.reshape(self, *shape)
 
+    @pytorch_keywords
     def flatten(self, start_axis=0, end_axis=-1):
         return ops.flatten(self, start_axis, end_axis)
 
@@ -501,18 +523,22 @@ class Tensor:
     def swapaxes(self, axis1, axis2):
         return ops.swapaxes(self, axis1, axis2)
 
+    @pytorch_keywords
     def squeeze(self, axis=None):
         return ops.squeeze(self, axis)
 
+    @pytorch_keywords
     def unsqueeze(self, axis):
         return ops.unsqueeze(self, axis)
 
     def contiguous(self):
         return ops.contiguous(self)
 
+    @pytorch_keywords
     def split(self, split_size_or_sections, axis=0):
         return ops.split(self, split_size_or_sections, axis)
 
+    @pytorch_keywords
     def chunk(self, chunks, axis=0):
         return ops.chunk(self, chunks, axis)
 

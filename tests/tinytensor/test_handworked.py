@@ -71,12 +71,13 @@ def test_broadcast_add_sums_the_gradient(device):
 
 
 def test_mean_and_variance(device):
-    # x = [1, 2, 3, 6]: mean 3, deviations [-2, -1, 0, 3], var = (4 + 1 + 0 + 9) / 4 = 3.5,
-    # dvar/dx = 2 * deviation / 4 = [-1, -0.5, 0, 1.5].
+    # x = [1, 2, 3, 6]: mean 3, deviations [-2, -1, 0, 3], population var = (4 + 1 + 0 + 9) / 4 = 3.5,
+    # dvar/dx = 2 * deviation / 4 = [-1, -0.5, 0, 1.5]. The default (unbiased) divides by 3: 14 / 3.
     x = tt.tensor([1.0, 2.0, 3.0, 6.0], device=device, requires_grad=True)
-    v = x.var()
+    v = x.var(correction=0)
     v.backward()
     assert v.item() == 3.5 and x.grad.tolist() == [-1.0, -0.5, 0.0, 1.5]
+    assert x.var().item() == pytest.approx(14 / 3)
 
 
 def test_max_shares_the_gradient_between_ties(device):

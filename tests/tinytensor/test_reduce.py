@@ -25,23 +25,28 @@ def distinct(rng, shape):
     return rng.permutation(np.prod(shape, dtype=int)).reshape(shape) * 0.1 + rng.uniform(0, 0.01, shape)
 
 
+def unbiased(np_op):
+    return lambda x, axis, keepdims: np_op(x, axis=axis, keepdims=keepdims, ddof=1)
+
+
 REDUCTIONS = {
     "sum": (tt.sum, np.sum),
     "mean": (lambda x, axis, keepdims: x.mean(axis, keepdims), np.mean),
-    "var": (tt.var, np.var),
-    "var_ddof1": (lambda x, axis, keepdims: tt.var(x, axis, keepdims, ddof=1),
-                  lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1)),
-    "std": (lambda x, axis, keepdims: x.std(axis, keepdims), np.std),
+    "var": (tt.var, unbiased(np.var)),                         # unbiased by default, as PyTorch
+    "var_population": (lambda x, axis, keepdims: tt.var(x, axis, keepdims, ddof=0), np.var),
+    "std": (lambda x, axis, keepdims: x.std(axis, keepdims), unbiased(np.std)),
+    "std_population": (lambda x, axis, keepdims: x.std(axis, keepdims, correction=0), np.std),
     "max": (tt.max, np.max),
     "min": (lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims), np.min),
     "logsumexp": (tt.logsumexp, np_logsumexp),
 }
 
 
-# With axis=() each output is one element: ddof=1 has no degrees of freedom there, so that pair is left
-# out. (std there has zero spread: its gradient is 0, and so are the finite differences.)
+# With axis=() each output is one element: the unbiased var and std have no degrees of freedom there, so
+# those pairs are left out. (std_population there has zero spread: its gradient is 0, and so are the
+# finite differences.)
 REDUCTION_CASES = [(name, axis) for name in REDUCTIONS for axis in AXES
-                   if not (name == "var_ddof1" and axis == ())]
+                   if not (name in ("var", "std") and axis == ())]
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -55,7 +60,7 @@ def test_reduction(name, axis, keepdims, device, rng):
     assert out.shape == np.sum(x, axis=axis, keepdims=keepdims).shape
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "max", "logsumexp", "var"])
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "logsumexp", "var_population"])
 def test_reduction_of_a_size_one_axis_and_0d(name, device, rng):
     op, reference = REDUCTIONS[name]
     x = rng.standard_normal((3, 1))
@@ -145,17 +150,23 @@ def test_sum_to_inverts_broadcasting(device, rng):
 
 
 def test_var_std_known_values(device):
+    # [1, 2, 3, 4]: mean 2.5, squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5; divided by n - 1 = 3
+    # (the default, as PyTorch) or by n = 4 (correction=0, NumPy's default)
     x = tt.tensor([[1.0, 2.0, 3.0, 4.0]], device=device)
-    assert x.var().item() == pytest.approx(1.25)                 # mean 2.5; (2.25+0.25+0.25+2.25)/4
-    assert x.var(axis=1, ddof=1).item() == pytest.approx(5 / 3)
-    assert x.std(axis=-1).item() == pytest.approx(1.25 ** 0.5)
+    assert x.var().item() == pytest.approx(5 / 3)
+    assert x.std(axis=1).item() == pytest.approx(1.2909944)
+    for population in [dict(ddof=0), dict(correction=0), dict(unbiased=False)]:
+        assert x.var(**population).item() == pytest.approx(1.25)
+        assert x.std(axis=-1, **population).item() == pytest.approx(1.1180340)
+    assert tt.std(x, dim=1, unbiased=True).item() == pytest.approx(1.2909944)
+    assert tt.var(x, correction=2).item() == pytest.approx(5 / 2)
 
 
 @pytest.mark.parametrize("shape, axis", [((1, 3), 0), ((4,), None), ((2, 5), 1)])
 def test_std_without_spread_has_zero_gradient(shape, axis, device):
     """An axis of length 1 or a constant input: zero gradient (PyTorch's convention), not NaN."""
     x = tt.full(shape, 2.5, dtype=tt.float64, device=device, requires_grad=True)
-    (first,) = tt.grad(x.std(axis).sum(), x, create_graph=True)
+    (first,) = tt.grad(x.std(axis, correction=0).sum(), x, create_graph=True)
     assert first.tolist() == np.zeros(shape).tolist()
     (second,) = tt.grad((first * first).sum() + first.sum(), x, allow_unused=True)
     assert second is None or second.tolist() == np.zeros(shape).tolist()
@@ -192,8 +203,8 @@ def test_reduction_errors(device):
         tt.softmax(x, axis=(0, 1))
     with pytest.raises(ValueError, match=r"max: cannot reduce a tensor of shape \(0, 3\) over axes \(0,\)"):
         tt.zeros(0, 3, device=device).max(axis=0)
-    with pytest.raises(ValueError, match="ddof=1 leaves no degrees of freedom"):
-        tt.ones(3, 1, device=device).var(axis=1, ddof=1)
+    with pytest.raises(ValueError, match=r"ddof=1 leaves no degrees of freedom .*ddof=0 \(correction=0\)"):
+        tt.ones(3, 1, device=device).var(axis=1)
 
 
 def test_a_wrong_softmax_backward_is_caught(monkeypatch, rng):
@@ -234,3 +245,53 @@ def test_softmax_over_an_empty_axis_is_empty(device, op):
     assert x.grad.shape == (2, 0)
     with tt.ops.fast.disabled():
         assert op(x, axis=1).shape == (2, 0)
+
+
+def test_max_min_with_dim_return_values_and_indices_as_pytorch(device):
+    x = tt.tensor([[3.0, 7.0, 7.0], [-2.0, 5.0, -4.0]], device=device, requires_grad=True)
+    values, indices = x.max(dim=1)                              # a named tuple unpacks
+    assert values.tolist() == [7.0, 5.0] and indices.tolist() == [1, 1]     # the first 7 on the tie
+    low = x.min(dim=1)
+    assert low.values.tolist() == [3.0, -4.0] and low.indices.tolist() == [0, 2]
+    high = tt.max(x, dim=0)
+    assert high.values.tolist() == [3.0, 7.0, 7.0] and high.indices.tolist() == [0, 0, 0]
+    kept = tt.min(x, dim=-2, keepdim=True)
+    assert kept.values.tolist() == [[-2.0, 5.0, -4.0]] and kept.indices.tolist() == [[1, 1, 1]]
+    assert kept._fields == ("values", "indices") and kept[0] is kept.values
+    assert indices.dtype == tt.int64 and not indices.requires_grad and values.requires_grad
+    # values keep max's gradient rule: the tie in row 0 shares it evenly
+    (grad,) = tt.grad(values.sum(), x)
+    np.testing.assert_allclose(grad.numpy(), [[0, 0.5, 0.5], [0, 1, 0]])
+
+
+def test_max_min_with_axis_return_the_values_only(device):
+    x = tt.tensor([[3.0, 7.0, 7.0], [-2.0, 5.0, -4.0]], device=device)
+    for values in (x.max(axis=1), x.max(1), tt.max(x, 1, keepdim=False)):
+        assert isinstance(values, tt.Tensor) and values.tolist() == [7.0, 5.0]
+    assert isinstance(tt.min(x, axis=0), tt.Tensor) and tt.min(x, axis=0).tolist() == [-2.0, 5.0, -4.0]
+    assert x.max().item() == 7.0 and x.min(axis=(0, 1)).item() == -4.0
+
+
+def test_max_min_with_dim_gradients(device, rng):
+    x = tt.tensor(distinct(rng, (2, 3, 2)), dtype=tt.float64, device=device, requires_grad=True)
+    for op in (lambda x: x.max(dim=1).values, lambda x: tt.min(x, dim=-1, keepdim=True).values):
+        assert tt.gradcheck(op, (x,)) and tt.gradgradcheck(op, (x,))
+
+
+def test_max_min_with_dim_on_nan_point_at_the_nan(device):
+    x = tt.tensor([[1.0, np.nan, 3.0], [4.0, 0.0, 2.0]], device=device)
+    for op, expected in [(tt.max, [1, 0]), (tt.min, [1, 1])]:
+        values, indices = op(x, dim=1)
+        assert np.isnan(values.numpy()[0]) and indices.tolist() == expected
+
+
+def test_max_min_with_dim_errors():
+    x = tt.ones(2, 3)
+    with pytest.raises(TypeError, match=r"max: dim must be an int, got \(0, 1\)"):
+        x.max(dim=(0, 1))
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        x.min(dim=2)
+    with pytest.raises(ValueError, match=r"max: cannot reduce a tensor of shape \(2, 0\)"):
+        tt.zeros(2, 0).max(dim=1)
+    with pytest.raises(ValueError, match=r"min: cannot reduce a tensor of shape \(2, 0\)"):
+        tt.zeros(2, 0).min(dim=1)

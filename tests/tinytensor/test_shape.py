@@ -16,6 +16,16 @@ UNARY = [
     ("transpose reverse", lambda x: x.transpose(), lambda x: x.transpose(), (2, 3, 4), True),
     ("transpose axes", lambda x: x.transpose(1, 2, 0), lambda x: x.transpose(1, 2, 0), (2, 3, 4), True),
     ("permute negative", lambda x: x.permute(-1, 0, 1), lambda x: x.transpose(2, 0, 1), (2, 3, 4), False),
+    # two axes: PyTorch's swap, on any number of dimensions; a permutation keeps NumPy's meaning
+    ("transpose two axes of a matrix", lambda x: x.transpose(0, 1), lambda x: x.T, (3, 4), True),
+    ("transpose two axes in a tuple", lambda x: x.transpose((1, 0)), lambda x: x.T, (3, 4), False),
+    ("transpose swaps two of three axes", lambda x: x.transpose(0, 2), lambda x: x.swapaxes(0, 2), (2, 3, 4),
+     True),
+    ("tt.transpose negative axes", lambda x: tt.transpose(x, -1, -3), lambda x: x.swapaxes(0, 2),
+     (2, 3, 4), False),
+    ("transpose the same axis twice", lambda x: x.transpose(1, -2), lambda x: x, (2, 3, 4), False),
+    ("permute of a matrix in order", lambda x: x.permute(0, 1), lambda x: x, (3, 4), False),
+    ("permute of a matrix reversed", lambda x: tt.permute(x, 1, 0), lambda x: x.T, (3, 4), False),
     (".T", lambda x: x.T, lambda x: x.T, (3, 4), False),
     ("swapaxes", lambda x: x.swapaxes(0, -1), lambda x: x.swapaxes(0, -1), (2, 3, 4), False),
     ("squeeze all", lambda x: x.squeeze(), lambda x: x.squeeze(), (1, 3, 1, 2), False),
@@ -162,6 +172,17 @@ def test_copies_do_not_share_the_version_counter():
     assert y._version is not x._version
 
 
+def test_transpose_of_two_axes_swaps_them_as_pytorch(device):
+    matrix = tt.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)
+    assert matrix.transpose(0, 1).tolist() == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]   # not NumPy's identity
+    assert matrix.transpose(0, 1).tolist() == matrix.transpose(1, 0).tolist() == matrix.T.tolist()
+    cube = tt.arange(6, device=device).reshape(1, 2, 3)       # cube[0, i, j] = 3 i + j
+    assert cube.transpose(0, 2).tolist() == [[[0], [3]], [[1], [4]], [[2], [5]]]
+    assert cube.transpose(-1, -2).shape == (1, 3, 2) and cube.transpose(-1, -2)[0, 2, 1].item() == 5
+    assert cube.transpose(2, 0, 1).shape == (3, 1, 2)         # three axes: a permutation, as NumPy
+    assert cube.transpose(0, 2)._version is cube._version       # a view, like every transpose
+
+
 def test_second_derivative_through_reshape_and_transpose(device, rng):
     """d2/dx2 of sum((x^T reshaped)^3) is 6x: the shape ops must pass the graph through backward."""
     x = tt.tensor(rng.standard_normal((2, 3)), dtype=tt.float64, device=device, requires_grad=True)
@@ -177,8 +198,10 @@ def test_second_derivative_through_reshape_and_transpose(device, rng):
     (lambda x: x.reshape(4, 5), r"shape \(2, 3, 4\).*into shape \(4, 5\)"),
     (lambda x: x.reshape(-1, -1), r"at most one -1"),
     (lambda x: x.view(5, -1), r"\(2, 3, 4\).*\(5, -1\)"),
-    (lambda x: x.transpose(0, 1), r"not a permutation.*swapaxes"),
+    (lambda x: x.transpose(0, 2, 2), r"transpose: axes \(0, 2, 2\) are not a permutation.*transpose\(a, b\)"),
     (lambda x: x.transpose(3, 1, 0), r"not a permutation"),
+    (lambda x: x.transpose(0, 3), r"transpose: axis 3 is out of range"),
+    (lambda x: x.permute(1, 0), r"permute: axes \(1, 0\) are not a permutation of the 3 axes"),
     (lambda x: x.permute(0, 0, 1), r"not a permutation"),
     (lambda x: x.swapaxes(0, 3), r"swapaxes: axis 3 is out of range"),
     (lambda x: x.unsqueeze(4), r"unsqueeze: axis 4 is out of range.*-4 to 3"),

@@ -60,7 +60,7 @@ def _classes_last(op, x, target, ignore_index):
     backend.check(wrong.any(), IndexError, f"{op}: a target class is out of range for {classes} classes {valid}",
                   lambda: f"{op}: target class {int(flat[wrong][0])} is out of range for {classes} classes {valid}")
     if x.ndim > 2:
-        x = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
+        x = x.permute((0,) + tuple(range(2, x.ndim)) + (1,))
     return x.reshape(-1, classes), flat, expected
 
 

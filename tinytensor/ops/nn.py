@@ -500,14 +500,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             raise ValueError(f"batch_norm: training needs more than one value per channel, got input of "
                              f"shape {tuple(x.shape)}")
         mean = x.mean(axes, keepdims=True)
-        var = x.var(axes, keepdims=True)
+        var = x.var(axes, keepdims=True, ddof=0)           # normalize with the population variance
         with no_grad():
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean.reshape(channels)
             if running_var is not None:
                 running_var *= 1 - momentum
-                running_var += (momentum * count / (count - 1)) * var.reshape(channels)
+                running_var += (momentum * count / (count - 1)) * var.reshape(channels)   # unbiased
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")

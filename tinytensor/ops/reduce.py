@@ -1,15 +1,19 @@
 """Reductions over axes, NumPy style: `axis` is None, an int or a tuple; `keepdims` keeps size-1 axes.
+PyTorch's spellings (`dim=`, `keepdim=`, `correction=`, `unbiased=`) work too (see keywords.py).
 
 Also the reductions that keep the shape (softmax, log_softmax) since they are built on one.
 """
+from typing import NamedTuple
+
 from ..autograd import Function
+from ..keywords import pytorch_keywords
 from ..tensor import Tensor, int64
 from . import fast
 from .common import constant, normalize_axis
 from .elementwise import exp, quiet, where
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "logsumexp", "softmax", "log_softmax", "argmax",
-           "argmin"]
+           "argmin", "ValuesIndices"]
 
 
 def _expand_to_input(grad, input_shape, axes, keepdims):
@@ -185,10 +189,12 @@ class LogSoftmax(Function):
         return grad - exp(y) * grad.sum(ctx.axis, keepdims=True), None
 
 
+@pytorch_keywords
 def sum(x, axis=None, keepdims=False):
     return Sum.apply(x, normalize_axis(axis, x.ndim), keepdims)
 
 
+@pytorch_keywords
 def mean(x, axis=None, keepdims=False):
     """sum / count over axes; the mean of no elements is NaN (0 / 0), as in PyTorch."""
     axes = normalize_axis(axis, x.ndim)
@@ -198,8 +204,11 @@ def mean(x, axis=None, keepdims=False):
     return sum(x, axes, keepdims) / count
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance over axes, divided by n - ddof (ddof=0: the population variance, NumPy's default)."""
+@pytorch_keywords
+def var(x, axis=None, keepdims=False, ddof=1):
+    """Variance over axes, divided by n - ddof. The default ddof=1 is the unbiased (sample) variance, as
+    PyTorch's correction=1; ddof=0 (correction=0, unbiased=False) is the population variance, NumPy's
+    default."""
     axes = normalize_axis(axis, x.ndim)
     _check_degrees_of_freedom("var", x, axes, ddof)
     return Var.apply(x, axes, keepdims, ddof)
@@ -208,28 +217,59 @@ def var(x, axis=None, keepdims=False, ddof=0):
 def _check_degrees_of_freedom(name, x, axes, ddof):
     if _count(x.shape, axes) - ddof <= 0:
         raise ValueError(f"{name}: {_count(x.shape, axes)} element(s) per output with ddof={ddof} leaves "
-                         f"no degrees of freedom (shape {tuple(x.shape)}, axes {axes})")
+                         f"no degrees of freedom (shape {tuple(x.shape)}, axes {axes}); ddof=0 "
+                         "(correction=0) gives the population value")
 
 
-def std(x, axis=None, keepdims=False, ddof=0):
-    """sqrt(var(x)) over axes; where the spread is 0 its gradient is 0 (PyTorch's convention)."""
+@pytorch_keywords
+def std(x, axis=None, keepdims=False, ddof=1):
+    """sqrt(var(x)) over axes, unbiased by default (ddof=1) as var; where the spread is 0 its gradient
+    is 0 (PyTorch's convention)."""
     axes = normalize_axis(axis, x.ndim)
     _check_degrees_of_freedom("std", x, axes, ddof)
     return Std.apply(x, axes, keepdims, ddof)
 
 
-def max(x, axis=None, keepdims=False):
-    """Largest element over axes; on ties the gradient is split evenly among them."""
+class ValuesIndices(NamedTuple):
+    """What max and min return with PyTorch's `dim=`: the extreme values and where they are."""
+    values: Tensor        # differentiable, as max/min with axis=
+    indices: Tensor       # int64, the first position on ties, no gradient (as argmax/argmin)
+
+
+@pytorch_keywords
+def max(x, axis=None, keepdims=False, *, dim=None):
+    """Largest element over axes; on ties the gradient is split evenly among them.
+
+    Two spellings, two results, as in NumPy and in PyTorch: with `axis=` (or the axis by position; None,
+    an int or a tuple) the values only, as np.max; with `dim=` (one int) the named tuple
+    (values, indices), the indices of the first largest element, as torch.max(x, dim)."""
+    if dim is not None:
+        return _values_and_indices("max", max, argmax, x, axis, dim, keepdims)
     axes = normalize_axis(axis, x.ndim)
     _check_not_empty("max", x, axes)
     return Max.apply(x, axes, keepdims)
 
 
-def min(x, axis=None, keepdims=False):
-    """Smallest element over axes = -max(-x); on ties the gradient is split evenly among them."""
+@pytorch_keywords
+def min(x, axis=None, keepdims=False, *, dim=None):
+    """Smallest element over axes = -max(-x); on ties the gradient is split evenly among them. As max:
+    with `axis=` the values only, with `dim=` the named tuple (values, indices), as torch.min(x, dim)."""
+    if dim is not None:
+        return _values_and_indices("min", min, argmin, x, axis, dim, keepdims)
+    _check_not_empty("min", x, normalize_axis(axis, x.ndim))
     return -max(-x, axis, keepdims)
 
 
+def _values_and_indices(name, values_of, index_of, x, axis, dim, keepdims):
+    """max or min along one axis for PyTorch's dim= spelling: (values, indices)."""
+    if axis is not None:
+        raise TypeError(f"{name}(): got both axis and dim=, two spellings of the same argument; pass only "
+                        "one (axis= returns the values, dim= the values and their indices)")
+    dim = _one_axis(name, x, dim, "dim")
+    return ValuesIndices(values_of(x, dim, keepdims), index_of(x, dim, keepdims))
+
+
+@pytorch_keywords
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over axes, computed as m + log(sum(exp(x - m))) with m the max: no overflow."""
     axes = normalize_axis(axis, x.ndim)
@@ -237,18 +277,20 @@ def logsumexp(x, axis=None, keepdims=False):
     return LogSumExp.apply(x, axes, keepdims)
 
 
-def _one_axis(name, x, axis):
+def _one_axis(name, x, axis, word="axis"):
     if not isinstance(axis, int):
-        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        raise TypeError(f"{name}: {word} must be an int, got {axis!r}")
     (axis,) = normalize_axis(axis, x.ndim)
     return axis
 
 
+@pytorch_keywords
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along one axis (shifted by the max first, so large logits are fine)."""
     return Softmax.apply(x, _one_axis("softmax", x, axis))
 
 
+@pytorch_keywords
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along one axis; stable for logits of any size."""
     return LogSoftmax.apply(x, _one_axis("log_softmax", x, axis))
@@ -264,11 +306,13 @@ def _arg(name, x, axis, keepdims):
     return Tensor._from_array(index.astype(int64, copy=False), x.device)
 
 
+@pytorch_keywords
 def argmax(x, axis=None, keepdims=False):
     """Index of the largest element (the first on ties) along axis, or in the flattened tensor; int64."""
     return _arg("argmax", x, axis, keepdims)
 
 
+@pytorch_keywords
 def argmin(x, axis=None, keepdims=False):
     """Index of the smallest element (the first on ties) along axis, or in the flattened tensor; int64."""
     return _arg("argmin", x, axis, keepdims)

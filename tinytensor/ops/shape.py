@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..keywords import pytorch_keywords
 from ..tensor import Tensor
 from .common import normalize_axis
 
@@ -71,6 +72,7 @@ def reshape(x, *shape):
     return _view_of(Reshape.apply(x, shape), x)
 
 
+@pytorch_keywords
 def flatten(x, start_axis=0, end_axis=-1):
     """Merge axes start_axis..end_axis (inclusive) into one, like torch.flatten; a 0-d x becomes (1,)."""
     if x.ndim == 0:
@@ -82,12 +84,14 @@ def flatten(x, start_axis=0, end_axis=-1):
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
+@pytorch_keywords
 def unsqueeze(x, axis):
     """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
     axis = _axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
+@pytorch_keywords
 def squeeze(x, axis=None):
     """Remove size-1 axes: all of them, or those named that have size 1 (others stay, like PyTorch)."""
     axes = range(x.ndim) if axis is None else normalize_axis(axis, x.ndim)
@@ -145,29 +149,43 @@ class Transpose(Function):
 
 
 def transpose(x, *axes):
-    """Permute axes like NumPy (`axes` is a full permutation); with none, reverse them (`x.T`)."""
+    """Reorder axes; how many are given decides how, so NumPy's and PyTorch's code both read right:
+    none reverses them (`x.T`, as NumPy); two, transpose(x, a, b), swap those two (as PyTorch; for a matrix
+    also NumPy's x.transpose(1, 0)); more are a full permutation, as NumPy (also spelled permute).
+    A permutation you computed goes to permute, which never swaps: a 2-D one may have two entries."""
     axes = _shape_arg(axes)
     if not axes:                        # x.T (in every linear backward): reversed axes need no checks
         return x if x.ndim < 2 else _view_of(Transpose.apply(x, tuple(range(x.ndim - 1, -1, -1))), x)
-    in_range = all(-x.ndim <= a < x.ndim for a in axes)
-    normalized = tuple(a % x.ndim for a in axes) if in_range else ()
-    if not in_range or sorted(normalized) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of a "
-                         f"tensor of shape {tuple(x.shape)}; to exchange two axes use swapaxes(a, b)")
-    return x if normalized == tuple(range(x.ndim)) else _view_of(Transpose.apply(x, normalized), x)
+    if len(axes) == 2:
+        return _swap(x, *axes, "transpose")
+    return _permute(x, axes, "transpose")
 
 
 def permute(x, *axes):
-    """Same as transpose(x, *axes), the PyTorch name."""
-    return transpose(x, *axes)
+    """x with its axes in the order `axes`, a full permutation (negative axes count from the end):
+    result axis i is input axis axes[i]. The PyTorch name; NumPy's transpose with a permutation."""
+    return _permute(x, _shape_arg(axes), "permute")
 
 
 def swapaxes(x, axis1, axis2):
-    """Exchange two axes (torch.transpose(x, a, b))."""
+    """Exchange two axes; also x.transpose(a, b), PyTorch's spelling."""
+    return _swap(x, axis1, axis2, "swapaxes")
+
+
+def _permute(x, axes, op):
+    in_range = all(-x.ndim <= a < x.ndim for a in axes)
+    normalized = tuple(a % x.ndim for a in axes) if in_range else ()
+    if not in_range or sorted(normalized) != list(range(x.ndim)):
+        raise ValueError(f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of a tensor of "
+                         f"shape {tuple(x.shape)}; to exchange two axes use transpose(a, b)")
+    return x if normalized == tuple(range(x.ndim)) else _view_of(Transpose.apply(x, normalized), x)
+
+
+def _swap(x, axis1, axis2, op):
     axes = list(range(x.ndim))
-    a, b = _axis(axis1, x.ndim, "swapaxes"), _axis(axis2, x.ndim, "swapaxes")
+    a, b = _axis(axis1, x.ndim, op), _axis(axis2, x.ndim, op)
     axes[a], axes[b] = b, a
-    return transpose(x, axes)
+    return _permute(x, axes, op)
 
 
 class Contiguous(Function):
@@ -221,6 +239,7 @@ class Cat(Function):
         return (None,) + _cast_back(grads, ctx.dtypes)
 
 
+@pytorch_keywords
 def cat(tensors, axis=0):
     """Join tensors along an existing axis; all other axes must match."""
     tensors = _check_tensors(tensors, "cat")
@@ -252,6 +271,7 @@ class Stack(Function):
         return (None,) + _cast_back(grads, ctx.dtypes)
 
 
+@pytorch_keywords
 def stack(tensors, axis=0):
     """Join same-shaped tensors along a new axis (negative counts from the end of the result)."""
     tensors = _check_tensors(tensors, "stack")
@@ -264,6 +284,7 @@ def stack(tensors, axis=0):
     return Stack.apply(axis, *tensors)
 
 
+@pytorch_keywords
 def split(x, split_size_or_sections, axis=0):
     """A tuple of slices along `axis`, like torch.split: an int is the size of every piece (the last
     may be smaller); a list gives each piece's size and must add up to the axis length."""
@@ -284,6 +305,7 @@ def split(x, split_size_or_sections, axis=0):
     return tuple(getitem(x, lead + (slice(start, stop),)) for start, stop in zip(bounds, bounds[1:]))
 
 
+@pytorch_keywords
 def chunk(x, chunks, axis=0):
     """Split into `chunks` pieces of ceil(length / chunks) each, like torch.chunk (can give fewer)."""
     if chunks <= 0:
