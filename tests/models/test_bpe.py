@@ -170,7 +170,7 @@ def test_round_trip_examples(trained, text):
 @settings(max_examples=300, deadline=None)
 @given(ANY_TEXT)
 def test_round_trip_any_text(trained, text):
-    ids = trained.encode(text)
+    ids = trained.encode(text, disallowed_special=())   # hypothesis can write "<|endoftext|>" itself
     assert all(0 <= i < trained.n_vocab for i in ids)
     assert trained.decode(ids) == text
 
