@@ -201,7 +201,7 @@ def torch_side(model, x, y):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return loss
+        return loss.detach()   # float() of a tensor that requires grad makes PyTorch warn
     return step, synchronize
 
 
